@@ -1,0 +1,86 @@
+# anvil: every entry point. `make demo` and `make test` do all of their own
+# setup (as root on a fresh Debian 12 machine), starting with `make deps`.
+SHELL := /bin/bash
+PYTHON ?= /usr/bin/python3
+PYPY ?= /usr/bin/pypy3
+BUILD ?= build
+BUILD_PYPY ?= build-pypy
+BUILD_ASAN ?= build-asan
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+QUICK ?=
+export PYTHONPATH := $(CURDIR)/python
+
+# Everything the project builds, tests and benchmarks with; all from Debian.
+DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
+	libboost1.81-dev node-llhttp pybind11-dev python3-dev pypy3 pypy3-dev \
+	libgtest-dev libbenchmark-dev liburing-dev python3-pytest \
+	python3-flask python3-falcon python3-bottle
+# Peers the benchmarks and the survey compare against.
+BENCH_DEPS := wrk apache2-utils nginx-light uwsgi uwsgi-plugin-python3 \
+	gunicorn python3-waitress python3-matplotlib procps util-linux
+
+.PHONY: all deps bench-deps build build-pypy test test-unit test-asan test-fuzz \
+	test-python demo bench fuzz survey format clean
+
+all: build
+
+# Installs only what dpkg says is missing; `apt-get update` first if anything is.
+deps:
+	@./.ci/deps.sh $(DEPS)
+
+bench-deps: deps
+	@./.ci/deps.sh $(BENCH_DEPS)
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DPYTHON_EXECUTABLE=$(PYTHON)
+	cmake --build $(BUILD) -j$(JOBS)
+	$(MAKE) --no-print-directory build-pypy
+
+# The _core extension for PyPy: its own configure, only the extension.
+build-pypy:
+	cmake -S . -B $(BUILD_PYPY) -DCMAKE_BUILD_TYPE=Release -DANVIL_PYEXT_ONLY=ON \
+		-DPYTHON_EXECUTABLE=$(PYPY)
+	cmake --build $(BUILD_PYPY) -j$(JOBS) --target _core
+
+test: build
+	$(MAKE) --no-print-directory test-unit test-python test-asan test-fuzz
+
+test-unit:
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+# The C++ suites once more under AddressSanitizer + UndefinedBehaviorSanitizer.
+test-asan: deps
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANVIL_SANITIZE=ON \
+		-DANVIL_PYTHON=OFF -DANVIL_BUILD_BENCH=OFF
+	cmake --build $(BUILD_ASAN) -j$(JOBS)
+	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure -j$(JOBS)
+
+test-fuzz: deps
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# pytest runs on CPython; the servers under test run on CPython, then on PyPy.
+test-python: build
+	ANVIL_SERVER_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
+	ANVIL_SERVER_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
+
+fuzz: deps
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+demo: build
+	bench/parser/run.sh --quick
+
+bench: build bench-deps
+	bench/parser/run.sh
+	@if [ -x bench/server/run.sh ]; then bench/server/run.sh; fi
+	@if [ -x bench/loadgen/run.sh ]; then bench/loadgen/run.sh; fi
+
+survey: build bench-deps
+	$(PYTHON) bench/survey/survey.py $(if $(QUICK),--quick,)
+
+format:
+	clang-format-14 -i $$(git ls-files '*.cpp' '*.hpp' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(BUILD_PYPY) $(BUILD_ASAN) build-fuzz python/anvil/_core*.so
