@@ -1,0 +1,387 @@
+// Differential fuzz target: llhttp and fast must give the same answer for every
+// input, and each must give the same answer at every fragmentation
+// (parser/RULES.md, first paragraph). Any disagreement, or a broken contract of
+// parser.hpp (consumed > buf.size(), spans outside buf, no progress, an error
+// that is not sticky), ends the process with a message and __builtin_trap().
+//
+// Input layout (tests/fuzz/make_corpus.py writes seeds in it):
+//   [0] flags: bit0 response mode, bit1 responses answer HEAD, bit2 small limits
+//   [1] which limits are small (one bit per Limits member, in declaration order)
+//   [2] the small limits' value seed
+//   [3] fragmentation style (low 2 bits)   [4..5] fragmentation seed
+//   [6..] the bytes fed to both parsers
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "anvil/parser/parser.hpp"
+
+namespace {
+
+using anvil::parser::BodyKind;
+using anvil::parser::Error;
+using anvil::parser::Event;
+using anvil::parser::Field;
+using anvil::parser::Limits;
+using anvil::parser::Message;
+using anvil::parser::Mode;
+using anvil::parser::Parser;
+using anvil::parser::ParserKind;
+using anvil::parser::Step;
+
+constexpr std::size_t kHeaderBytes = 6;
+
+std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n\n";
+    } else if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+[[noreturn]] void fail(std::string_view what, std::string_view detail) {
+  std::fprintf(stderr, "\n=== parser_fuzz FINDING: %.*s\n%.*s\n", static_cast<int>(what.size()),
+               what.data(), static_cast<int>(detail.size()), detail.data());
+  std::fflush(stderr);
+  __builtin_trap();
+}
+
+// Two regions, each ending at a PROT_NONE page. Every call to the parser gets
+// its bytes flush against the guard page of one region while the other region
+// is made unreadable, so a read past the end of buf, or through a pointer kept
+// from an earlier call (the buffer "may have moved"), faults at once.
+class GuardedBuffer {
+ public:
+  explicit GuardedBuffer(std::size_t capacity) {
+    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    usable_ = (capacity + page) / page * page;
+    for (Region& r : regions_) {
+      void* p =
+          mmap(nullptr, usable_ + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) fail("mmap failed", "");
+      r.base = static_cast<char*>(p);
+      mprotect(r.base + usable_, page, PROT_NONE);
+    }
+    page_ = page;
+  }
+  ~GuardedBuffer() {
+    for (Region& r : regions_) munmap(r.base, usable_ + page_);
+  }
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+
+  std::string_view place(std::string_view bytes) {
+    Region& to = regions_[next_];
+    Region& from = regions_[next_ ^ 1];
+    next_ ^= 1;
+    mprotect(to.base, usable_, PROT_READ | PROT_WRITE);
+    char* start = to.base + usable_ - bytes.size();
+    if (!bytes.empty()) std::memcpy(start, bytes.data(), bytes.size());
+    mprotect(from.base, usable_, PROT_NONE);
+    return {start, bytes.size()};
+  }
+
+ private:
+  struct Region {
+    char* base = nullptr;
+  };
+  Region regions_[2];
+  std::size_t usable_ = 0;
+  std::size_t page_ = 0;
+  int next_ = 0;
+};
+
+struct Setup {
+  Mode mode = Mode::request;
+  bool head_response = false;
+  Limits limits;
+  std::vector<std::size_t> cuts;
+  std::string_view input;
+};
+
+std::uint64_t splitmix(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+Limits small_limits(std::uint8_t mask, std::uint8_t v) {
+  Limits l;
+  if (mask & 1) l.request_line = 1 + v % 128;
+  if (mask & 2) l.header_bytes = 1 + std::size_t{v} * 2;
+  if (mask & 4) l.fields = 1 + v % 16;
+  if (mask & 8) l.body = v;
+  if (mask & 16) l.chunk_extension = 1 + v % 32;
+  return l;
+}
+
+std::vector<std::size_t> make_cuts(std::uint8_t style, std::uint16_t seed, std::size_t n) {
+  std::vector<std::size_t> cuts;
+  if (n < 2) return cuts;
+  std::size_t step = 0;
+  switch (style & 3) {
+    case 0:    // a few random cuts
+    case 3: {  // many random cuts
+      std::uint64_t state = seed * 0x100000001b3ULL + n;
+      const std::size_t count = (style & 3) == 0 ? 1 + seed % 4 : 1 + seed % 64;
+      for (std::size_t i = 0; i < count; ++i) cuts.push_back(1 + splitmix(state) % (n - 1));
+      std::sort(cuts.begin(), cuts.end());
+      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      return cuts;
+    }
+    case 1:
+      step = 1 + seed % 32;
+      break;
+    case 2:
+      step = 1;  // one byte at a time, as picohttpparser's tests do
+      break;
+  }
+  for (std::size_t at = step; at < n; at += step) cuts.push_back(at);
+  return cuts;
+}
+
+bool decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
+  if (size < kHeaderBytes) return false;
+  const std::uint8_t flags = data[0];
+  setup.mode = (flags & 1) ? Mode::response : Mode::request;
+  setup.head_response = (flags & 2) != 0;
+  if (flags & 4) setup.limits = small_limits(data[1], data[2]);
+  setup.input = {reinterpret_cast<const char*>(data) + kHeaderBytes, size - kHeaderBytes};
+  const auto seed = static_cast<std::uint16_t>(data[4] << 8 | data[5]);
+  setup.cuts = make_cuts(data[3], seed, setup.input.size());
+  return true;
+}
+
+// What one parser made of one input: every completed message rendered in
+// full, heads as they came, and how it ended.
+struct Outcome {
+  std::string log;
+  Error error = Error::none;
+  bool ended = false;  // finish() returned end
+};
+
+void put(std::string& out, std::string_view key, std::string_view value) {
+  out += key;
+  out += '[';
+  out += std::to_string(value.size());
+  out += "]=";
+  out += value;
+  out += ' ';
+}
+
+void put(std::string& out, std::string_view key, std::uint64_t value) {
+  out += key;
+  out += '=';
+  out += std::to_string(value);
+  out += ' ';
+}
+
+bool inside(std::string_view part, std::string_view buf) {
+  if (part.empty()) return true;
+  return part.data() >= buf.data() && part.data() + part.size() <= buf.data() + buf.size();
+}
+
+void check_fields_inside(std::span<const Field> fields, std::string_view buf, const char* what) {
+  for (const Field& f : fields) {
+    if (!inside(f.name, buf) || !inside(f.value, buf)) {
+      fail(what, "a field span points outside buf (parser.hpp: spans point into buf)");
+    }
+  }
+}
+
+void render_head(const Message& m, Mode mode, std::string_view buf, std::string& out) {
+  if (!inside(m.method, buf) || !inside(m.target, buf) || !inside(m.reason, buf)) {
+    fail("span outside buf", "method/target/reason does not point into buf");
+  }
+  check_fields_inside(m.fields, buf, "head field outside buf");
+  out += "HEAD ";
+  if (mode == Mode::request) {
+    put(out, "method", m.method);
+    put(out, "target", m.target);
+  } else {
+    put(out, "status", static_cast<std::uint64_t>(m.status));
+    put(out, "reason", m.reason);
+  }
+  put(out, "version", m.version_major * 10u + m.version_minor);
+  put(out, "body", static_cast<std::uint64_t>(m.body));
+  if (m.body == BodyKind::content_length) put(out, "content_length", m.content_length);
+  put(out, "keep_alive", m.keep_alive);
+  put(out, "expect_continue", m.expect_continue);
+  put(out, "upgrade", m.upgrade);
+  out += '\n';
+  for (const Field& f : m.fields) {
+    put(out, "  field", f.name);
+    put(out, ":", f.value);
+    out += '\n';
+  }
+}
+
+class Feeder {
+ public:
+  Feeder(Parser& parser, GuardedBuffer& guarded) : parser_(parser), guarded_(guarded) {}
+
+  Outcome run(const Setup& setup, std::span<const std::size_t> cuts) {
+    parser_.reset();
+    parser_.set_head_response(setup.head_response);
+    Outcome out;
+    std::string pending;  // the connection's unconsumed bytes
+    std::string body;     // the current message's decoded body so far
+    std::size_t fed = 0;
+    std::size_t next_cut = 0;
+    const std::string_view input = setup.input;
+    auto feed_piece = [&]() {
+      if (fed == input.size()) return false;
+      const std::size_t to = next_cut < cuts.size() ? cuts[next_cut++] : input.size();
+      pending.append(input.substr(fed, to - fed));
+      fed = to;
+      return true;
+    };
+    feed_piece();
+    bool finishing = input.empty();
+    // Every event but need_more consumes bytes or ends a message, and a
+    // message takes at least a few bytes; this bound is generous.
+    std::size_t budget = 4 * input.size() + 4 * cuts.size() + 16;
+    for (;;) {
+      if (budget-- == 0) fail("no progress", "more parser calls than the input can justify");
+      const std::string_view buf = guarded_.place(pending);
+      const Step step = finishing ? parser_.finish(buf) : parser_.next(buf);
+      if (step.consumed > buf.size()) fail("consumed > buf.size()", "");
+      switch (step.event) {
+        case Event::need_more:
+          if (finishing) fail("finish() returned need_more", "");
+          if (!feed_piece()) finishing = true;
+          break;
+        case Event::head:
+          if (step.consumed == 0) fail("head consumed nothing", "a head is consumed whole");
+          render_head(parser_.message(), setup.mode, buf, out.log);
+          body.clear();
+          break;
+        case Event::body:
+          if (!inside(parser_.body(), buf)) fail("body span outside buf", "");
+          if (step.consumed == 0 && parser_.body().empty()) fail("empty body event", "");
+          body.append(parser_.body());
+          break;
+        case Event::done:
+          check_fields_inside(parser_.trailers(), buf, "trailer outside buf");
+          put(out.log, "BODY", body);
+          out.log += '\n';
+          for (const Field& f : parser_.trailers()) {
+            put(out.log, "  trailer", f.name);
+            put(out.log, ":", f.value);
+            out.log += '\n';
+          }
+          out.log += "DONE\n";
+          body.clear();
+          break;
+        case Event::end:
+          if (!finishing) fail("next() returned end", "only finish() ends the input");
+          if (step.consumed != buf.size()) fail("end with bytes left", "");
+          out.ended = true;
+          return out;
+        case Event::error:
+          out.error = parser_.error();
+          if (out.error == Error::none) fail("error event with Error::none", "");
+          check_sticky(pending.substr(step.consumed), out.error);
+          return out;
+      }
+      pending.erase(0, step.consumed);
+    }
+  }
+
+ private:
+  // parser.hpp: "every later call returns error until reset()".
+  void check_sticky(std::string_view rest, Error first) {
+    const std::string_view buf = guarded_.place(rest);
+    const Step again = parser_.next(buf);
+    if (again.event != Event::error || parser_.error() != first || again.consumed > buf.size()) {
+      fail("error is not sticky", "a call after an error did not return the same error");
+    }
+  }
+
+  Parser& parser_;
+  GuardedBuffer& guarded_;
+};
+
+std::string describe(const Outcome& o) {
+  std::string s = o.log;
+  s += "error=";
+  s += anvil::parser::code_of(o.error);
+  s += " status=" + std::to_string(anvil::parser::status_of(o.error));
+  s += o.ended ? " ended\n" : "\n";
+  return s;
+}
+
+[[noreturn]] void report(std::string_view what, const Setup& setup, std::string_view left_name,
+                         const Outcome& left, std::string_view right_name, const Outcome& right) {
+  std::string detail = "mode=";
+  detail += setup.mode == Mode::request ? "request" : "response";
+  detail += setup.head_response ? " head_response" : "";
+  detail += " limits{request_line=" + std::to_string(setup.limits.request_line) +
+            " header_bytes=" + std::to_string(setup.limits.header_bytes) +
+            " fields=" + std::to_string(setup.limits.fields) +
+            " body=" + std::to_string(setup.limits.body) +
+            " chunk_extension=" + std::to_string(setup.limits.chunk_extension) + "}\ncuts:";
+  for (std::size_t c : setup.cuts) detail += " " + std::to_string(c);
+  detail += "\n--- input ---\n" + printable(setup.input);
+  detail += "\n--- " + std::string(left_name) + " ---\n" + printable(describe(left));
+  detail += "\n--- " + std::string(right_name) + " ---\n" + printable(describe(right));
+  fail(what, detail);
+}
+
+void compare_same_parser(const Setup& setup, std::string_view name, const Outcome& whole,
+                         const Outcome& pieces) {
+  if (whole.log == pieces.log && whole.error == pieces.error && whole.ended == pieces.ended) return;
+  const std::string n(name);
+  report(n + " answers differently when the input is fragmented", setup, n + " fed whole", whole,
+         n + " fed in pieces", pieces);
+}
+
+void compare_parsers(const Setup& setup, const Outcome& llhttp, const Outcome& fast) {
+  // The two may name an error differently (RULES.md: "or an error with the
+  // same HTTP status"), so only the status is compared.
+  if (llhttp.log == fast.log && llhttp.ended == fast.ended &&
+      anvil::parser::status_of(llhttp.error) == anvil::parser::status_of(fast.error)) {
+    return;
+  }
+  report("llhttp and fast disagree", setup, "llhttp", llhttp, "fast", fast);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  Setup setup;
+  if (!decode(data, size, setup)) return 0;
+  GuardedBuffer guarded(setup.input.size());
+  Outcome whole[2];
+  Outcome pieces[2];
+  const ParserKind kinds[2] = {ParserKind::llhttp, ParserKind::fast};
+  for (int i = 0; i < 2; ++i) {
+    auto parser = anvil::parser::make_parser(kinds[i], setup.mode, setup.limits);
+    Feeder feeder(*parser, guarded);
+    whole[i] = feeder.run(setup, {});
+    // The same parser object again, after reset(): also checks reset().
+    pieces[i] = feeder.run(setup, setup.cuts);
+    compare_same_parser(setup, anvil::parser::name_of(kinds[i]), whole[i], pieces[i]);
+  }
+  compare_parsers(setup, whole[0], whole[1]);
+  return 0;
+}
