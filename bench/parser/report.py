@@ -1,0 +1,159 @@
+#!/usr/bin/python3
+"""Turns parser_bench's Google Benchmark JSON into bench/results/parser.json
+and the table of bench/README.md's "## Parser" section.
+
+Usage: report.py RAW_JSON [--results FILE] [--readme FILE] [--cpu-model S]
+       [--commit S] [--pinned-cpu N]
+Without --results/--readme it only prints the table.
+"""
+import argparse
+import datetime
+import json
+import re
+import sys
+
+BEGIN = "<!-- parser-table:begin -->"
+END = "<!-- parser-table:end -->"
+# The target set for the fast parser (ISSUE "Foundation"): at most this
+# fraction of llhttp's time per request on the survey's chrome-2013 request.
+TARGET_WORKLOAD, TARGET_RATIO = "chrome-2013", 0.35
+NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def collect(raw):
+    """{(workload, parser): {stat: {"ns": x, "bytes_per_second": y}}} and the order seen."""
+    rows, order = {}, []
+    for b in raw["benchmarks"]:
+        name = b.get("run_name", b["name"])
+        _, workload, parser = name.split("/")[:3]
+        stat = b.get("aggregate_name", "single") if b.get("run_type") == "aggregate" else "single"
+        key = (workload, parser)
+        if key not in rows:
+            rows[key] = {}
+            order.append(key)
+        if "error_message" in b or b.get("error_occurred"):
+            rows[key]["error"] = b.get("error_message", "error")
+            continue
+        rows[key][stat] = {
+            "ns": b["real_time"] * NS[b.get("time_unit", "ns")],
+            "bytes_per_second": b.get("bytes_per_second", 0.0),
+            "label": b.get("label", ""),
+        }
+    return rows, order
+
+
+def summarise(rows, order):
+    results = []
+    for workload, parser in order:
+        r = rows[(workload, parser)]
+        if "error" in r:
+            results.append({"workload": workload, "parser": parser, "error": r["error"]})
+            continue
+        mid = r.get("median", r.get("single"))
+        entry = {
+            "workload": workload,
+            "parser": parser,
+            "label": mid["label"],
+            "ns_per_request": {"median": round(mid["ns"], 2)},
+            "gb_per_s": {"median": round(mid["bytes_per_second"] / 1e9, 3)},
+        }
+        for stat in ("min", "max"):
+            if stat in r:
+                entry["ns_per_request"][stat] = round(r[stat]["ns"], 2)
+        results.append(entry)
+    return results
+
+
+def ratios(results):
+    by = {(e["workload"], e["parser"]): e for e in results if "error" not in e}
+    out = {}
+    for workload in dict.fromkeys(e["workload"] for e in results):
+        fast, llhttp = by.get((workload, "fast")), by.get((workload, "llhttp"))
+        if fast and llhttp:
+            out[workload] = round(fast["ns_per_request"]["median"] / llhttp["ns_per_request"]["median"], 3)
+    return out
+
+
+def table(results, ratio):
+    by = {(e["workload"], e["parser"]): e for e in results}
+    lines = [
+        "| workload | request | llhttp ns/req | fast ns/req | llhttp GB/s | fast GB/s | fast/llhttp |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for workload in dict.fromkeys(e["workload"] for e in results):
+        cells = [workload, by.get((workload, "llhttp"), {}).get("label", "")]
+        for field in ("ns_per_request", "gb_per_s"):
+            for parser in ("llhttp", "fast"):
+                e = by.get((workload, parser))
+                if e is None or "error" in e:
+                    cells.append("error" if e else "-")
+                    continue
+                v = e[field]["median"]
+                if field == "ns_per_request" and "min" in e[field]:
+                    cells.append(f"{v:.0f} ({e[field]['min']:.0f}–{e[field]['max']:.0f})")
+                else:
+                    cells.append(f"{v:.2f}" if field == "gb_per_s" else f"{v:.0f}")
+        cells.append(f"{ratio[workload]:.2f}x" if workload in ratio else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def update_readme(path, block):
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        sys.exit(f"report.py: {path} has no {BEGIN} ... {END} markers")
+    text = pattern.sub(lambda _: BEGIN + "\n" + block + "\n" + END, text)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("raw")
+    ap.add_argument("--results")
+    ap.add_argument("--readme")
+    ap.add_argument("--cpu-model", default="unknown")
+    ap.add_argument("--commit", default="unknown")
+    ap.add_argument("--pinned-cpu", default=None)
+    ap.add_argument("--repetitions", type=int, default=1)
+    args = ap.parse_args()
+    with open(args.raw, encoding="utf-8") as f:
+        raw = json.load(f)
+
+    rows, order = collect(raw)
+    results = summarise(rows, order)
+    ratio = ratios(results)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    reps = args.repetitions
+    verdict = ratio.get(TARGET_WORKLOAD)
+    met = verdict is not None and verdict <= TARGET_RATIO
+    summary = (f"{args.cpu_model}, pinned to CPU {args.pinned_cpu}, commit {args.commit}, {date}; "
+               f"median of {reps} repetition(s), (min–max) in brackets. "
+               f"Target fast ≤ {TARGET_RATIO}x llhttp on {TARGET_WORKLOAD}: "
+               + (f"{verdict:.2f}x, {'met' if met else 'NOT met'}." if verdict else "not measured."))
+    block = summary + "\n\n" + table(results, ratio)
+    print(block)
+    if args.results:
+        out = {
+            "benchmark": "parser_bench",
+            "date": date,
+            "commit": args.commit,
+            "cpu_model": args.cpu_model,
+            "pinned_cpu": args.pinned_cpu,
+            "repetitions": reps,
+            "context": raw["context"],
+            "results": results,
+            "ratio_fast_over_llhttp": ratio,
+            "target": {"workload": TARGET_WORKLOAD, "max_ratio": TARGET_RATIO, "ratio": verdict, "met": met},
+        }
+        with open(args.results, "w", encoding="utf-8") as f:
+            json.dump(out, f, indent=2)
+            f.write("\n")
+    if args.readme:
+        update_readme(args.readme, block)
+
+
+if __name__ == "__main__":
+    main()
