@@ -64,46 +64,73 @@ std::string printable(std::string_view s) {
   __builtin_trap();
 }
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ANVIL_FUZZ_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define ANVIL_FUZZ_ASAN 1
+#endif
+#ifdef ANVIL_FUZZ_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 // Two regions, each ending at a PROT_NONE page. Every call to the parser gets
 // its bytes flush against the guard page of one region while the other region
 // is made unreadable, so a read past the end of buf, or through a pointer kept
-// from an earlier call (the buffer "may have moved"), faults at once.
+// from an earlier call (the buffer "may have moved"), fails at once. Under
+// ASan the regions are poisoned, which costs no system call per parser call;
+// without it, mprotect does the same.
 class GuardedBuffer {
  public:
   explicit GuardedBuffer(std::size_t capacity) {
-    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    usable_ = (capacity + page) / page * page;
-    for (Region& r : regions_) {
-      void* p =
-          mmap(nullptr, usable_ + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    usable_ = (capacity + page_) / page_ * page_;
+    for (char*& base : bases_) {
+      void* p = mmap(nullptr, usable_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
       if (p == MAP_FAILED) fail("mmap failed", "");
-      r.base = static_cast<char*>(p);
-      mprotect(r.base + usable_, page, PROT_NONE);
+      base = static_cast<char*>(p);
+      mprotect(base + usable_, page_, PROT_NONE);
+      hide(base, usable_);
     }
-    page_ = page;
   }
   ~GuardedBuffer() {
-    for (Region& r : regions_) munmap(r.base, usable_ + page_);
+    for (char* base : bases_) {
+      show(base, usable_);
+      munmap(base, usable_ + page_);
+    }
   }
   GuardedBuffer(const GuardedBuffer&) = delete;
   GuardedBuffer& operator=(const GuardedBuffer&) = delete;
 
   std::string_view place(std::string_view bytes) {
-    Region& to = regions_[next_];
-    Region& from = regions_[next_ ^ 1];
+    char* to = bases_[next_];
+    char* from = bases_[next_ ^ 1];
     next_ ^= 1;
-    mprotect(to.base, usable_, PROT_READ | PROT_WRITE);
-    char* start = to.base + usable_ - bytes.size();
+    char* start = to + usable_ - bytes.size();
+    show(start, bytes.size());
     if (!bytes.empty()) std::memcpy(start, bytes.data(), bytes.size());
-    mprotect(from.base, usable_, PROT_NONE);
+    hide(from, usable_);
     return {start, bytes.size()};
   }
 
  private:
-  struct Region {
-    char* base = nullptr;
-  };
-  Region regions_[2];
+#ifdef ANVIL_FUZZ_ASAN
+  static void show(char* p, std::size_t n) { ASAN_UNPOISON_MEMORY_REGION(p, n); }
+  static void hide(char* p, std::size_t n) { ASAN_POISON_MEMORY_REGION(p, n); }
+#else
+  void show(char* p, std::size_t n) {
+    // mprotect works on whole pages.
+    const auto page_mask = ~static_cast<std::uintptr_t>(page_ - 1);
+    auto* first = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & page_mask);
+    mprotect(first, static_cast<std::size_t>(p + n - first), PROT_READ | PROT_WRITE);
+  }
+  static void hide(char* p, std::size_t n) { mprotect(p, n, PROT_NONE); }
+#endif
+
+  char* bases_[2] = {nullptr, nullptr};
   std::size_t usable_ = 0;
   std::size_t page_ = 0;
   int next_ = 0;
