@@ -71,9 +71,10 @@ void bm_parse(benchmark::State& state, ParserKind kind, const Workload* workload
   const std::string_view request = workload->bytes;
   // Check once, outside the timing, that the parser accepts the whole request.
   if (parse_one(*parser, request) < 0) {
-    state.SkipWithError(("parser rejected " + workload->name + ": " +
-                         std::string(anvil::parser::code_of(parser->error())))
-                            .c_str());
+    const std::string why = "did not reach `done` on " + workload->name +
+                            " (error: " + std::string(anvil::parser::code_of(parser->error())) +
+                            ")";
+    state.SkipWithError(why.c_str());
     return;
   }
   for (auto _ : state) {
