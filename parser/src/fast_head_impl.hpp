@@ -1,0 +1,345 @@
+// The `fast` parser's head scanner, compiled once per instruction set:
+// fast_parser.cpp includes this file inside a namespace per variant, with
+// FAST_TARGET (a function attribute such as target("avx2"), or nothing) and
+// FAST_WIDTH (32: AVX2, 16: SSE4.2, 0: plain code) defined. Every function
+// here carries FAST_TARGET so that the SIMD scans inline into the state
+// machine (an indirect call per field would cost a third of the budget).
+//
+// No #pragma once: included several times on purpose.
+
+// ---- Scans: the first byte at or after p, before end, of a class ----
+
+#if FAST_WIDTH >= 16
+FAST_TARGET inline unsigned nontchar_mask16(__m128i v) {
+  const __m128i lo_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data()));
+  const __m128i hi_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharHi.data()));
+  const __m128i nib = _mm_set1_epi8(0x0F);
+  const __m128i lo = _mm_shuffle_epi8(lo_t, _mm_and_si128(v, nib));
+  const __m128i hi = _mm_shuffle_epi8(hi_t, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
+  const __m128i t = _mm_and_si128(lo, hi);
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_setzero_si128())));
+}
+// Bytes <= top, or DEL.
+FAST_TARGET inline unsigned ctl_mask16(__m128i v, char top) {
+  const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(top)), v);
+  const __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F));
+  return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(low, del)));
+}
+#endif
+
+#if FAST_WIDTH >= 32
+FAST_TARGET inline std::uint32_t nontchar_mask32(__m256i v) {
+  const __m256i lo_t = _mm256_broadcastsi128_si256(
+      _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data())));
+  const __m256i hi_t = _mm256_broadcastsi128_si256(
+      _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharHi.data())));
+  const __m256i nib = _mm256_set1_epi8(0x0F);
+  const __m256i lo = _mm256_shuffle_epi8(lo_t, _mm256_and_si256(v, nib));
+  const __m256i hi = _mm256_shuffle_epi8(hi_t, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
+  const __m256i t = _mm256_and_si256(lo, hi);
+  return static_cast<std::uint32_t>(
+      _mm256_movemask_epi8(_mm256_cmpeq_epi8(t, _mm256_setzero_si256())));
+}
+FAST_TARGET inline std::uint32_t ctl_mask32(__m256i v, char top) {
+  const __m256i low = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(top)), v);
+  const __m256i del = _mm256_cmpeq_epi8(v, _mm256_set1_epi8(0x7F));
+  return static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(low, del)));
+}
+#endif
+
+// The first non-tchar byte in [p, end), or end.
+FAST_TARGET inline std::size_t find_nontchar(const char* b, std::size_t p, std::size_t end) {
+#if FAST_WIDTH >= 32
+  while (end - p >= 32) {
+    const std::uint32_t m =
+        nontchar_mask32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p)));
+    if (m != 0) return p + static_cast<std::size_t>(__builtin_ctz(m));
+    p += 32;
+  }
+#endif
+#if FAST_WIDTH >= 16
+  while (end - p >= 16) {
+    const unsigned m = nontchar_mask16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + p)));
+    if (m != 0) return p + static_cast<std::size_t>(__builtin_ctz(m));
+    p += 16;
+  }
+#endif
+  return scalar_nontchar(b, p, end);
+}
+
+// The first byte <= top (0x1F: controls; 0x20: controls and SP) or DEL in
+// [p, end), or end.
+FAST_TARGET inline std::size_t find_ctl(const char* b, std::size_t p, std::size_t end, char top) {
+#if FAST_WIDTH >= 32
+  while (end - p >= 32) {
+    const std::uint32_t m =
+        ctl_mask32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p)), top);
+    if (m != 0) return p + static_cast<std::size_t>(__builtin_ctz(m));
+    p += 32;
+  }
+#endif
+#if FAST_WIDTH >= 16
+  while (end - p >= 16) {
+    const unsigned m = ctl_mask16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + p)), top);
+    if (m != 0) return p + static_cast<std::size_t>(__builtin_ctz(m));
+    p += 16;
+  }
+#endif
+  return top == 0x20 ? scalar_ctl_or_sp(b, p, end) : scalar_ctl(b, p, end);
+}
+
+// ---- The state machine ----
+
+FAST_TARGET inline HeadStep suspend(HeadState& st, std::size_t p, HeadPart part) {
+  st.pos = p;
+  st.part = part;
+  return HeadStep::need_more;
+}
+
+FAST_TARGET inline HeadStep reject(HeadState& st, Error e) {
+  st.error = e;
+  return HeadStep::error;
+}
+
+// Field lines up to and including the empty line (RULES.md "Field lines").
+// Every byte at or past `section + limits.header_bytes` is over the limit, so
+// scans stop at `end` and the first byte they could not look at decides
+// between "need more" and 431: the first violation in byte order wins.
+template <bool kHead>
+FAST_TARGET inline HeadStep scan_fields(HeadState& st, std::vector<Field>& fields,
+                                        const Limits& limits, Mode mode, const char* b,
+                                        std::size_t avail, std::size_t p) {
+  const std::size_t limit_at = sat_add(st.section, limits.header_bytes);
+  const std::size_t end = std::min(avail, limit_at);
+#define FAST_AT_END(part) \
+  return p == avail ? suspend(st, p, part) : reject(st, Error::header_too_large)
+  switch (st.part) {
+    case kName:
+      goto name;
+    case kValue:
+      goto value;
+    case kFieldLf:
+      goto field_lf;
+    case kFinalLf:
+      goto final_lf;
+    default:
+      goto line_start;
+  }
+line_start:
+  if (p == end) FAST_AT_END(kLineStart);
+  if (b[p] == '\r') {
+    ++p;
+    goto final_lf;
+  }
+  if (fields.size() == limits.fields) return reject(st, Error::too_many_fields);
+  // RFC 9112 §5.2: obs-fold is rejected.
+  if (is_ows(b[p])) return reject(st, Error::obs_fold);
+  st.mark = p;
+name:
+  p = find_nontchar(b, p, end);
+  if (p == end) FAST_AT_END(kName);
+  // RFC 9112 §5.1: no whitespace between the name and the colon.
+  if (b[p] != ':' || p == st.mark) return reject(st, Error::bad_field_name);
+  st.colon = p++;
+value:
+  for (;;) {
+    p = find_ctl(b, p, end, 0x1F);
+    if (p == end) FAST_AT_END(kValue);
+    if (b[p] != '\t') break;
+    ++p;
+  }
+  if (b[p] != '\r') {
+    return reject(st, b[p] == '\n' ? Error::bad_line_ending : Error::bad_field_value);
+  }
+  ++p;
+field_lf:
+  if (p == end) FAST_AT_END(kFieldLf);
+  // CVE-2023-30589: a CR must be followed by LF.
+  if (b[p] != '\n') return reject(st, Error::bad_line_ending);
+  {
+    std::size_t v = st.colon + 1;
+    std::size_t e = p - 1;  // the CR
+    while (v < e && is_ows(b[v])) ++v;
+    while (e > v && is_ows(b[e - 1])) --e;
+    const std::string_view name(b + st.mark, st.colon - st.mark);
+    const std::string_view val(b + v, e - v);
+    fields.push_back(Field{name, val});
+    if constexpr (kHead) {
+      const Error err = on_head_field(st, mode, name, val);
+      if (err != Error::none) return reject(st, err);
+    }
+  }
+  ++p;
+  goto line_start;
+final_lf:
+  if (p == end) FAST_AT_END(kFinalLf);
+  if (b[p] != '\n') return reject(st, Error::bad_line_ending);
+  st.pos = p + 1;
+  return HeadStep::complete;
+#undef FAST_AT_END
+}
+
+// The start line's limit counts the bytes before its CRLF: a scan stops at
+// `limit_at`, and the byte there is over the limit unless it is the CR (which
+// the current part then judges like any other byte).
+#define FAST_LINE_AT_END(part)                                         \
+  do {                                                                 \
+    if (p == avail) return suspend(st, p, part);                       \
+    if (b[p] != '\r') return reject(st, Error::request_line_too_long); \
+  } while (false)
+
+// "HTTP/" DIGIT "." DIGIT then `last`, one byte at a time from st.mark.
+FAST_TARGET inline HeadStep scan_version(HeadState& st, const char* b, std::size_t avail,
+                                         std::size_t end, std::size_t& p, char last, HeadPart part,
+                                         Error bad) {
+  // The common case in one comparison: all nine bytes are here.
+  // When `last` is the CR it may sit at the limit; a space may not.
+  if (p == st.mark && end - p >= (last == '\r' ? 8u : 9u) && avail - p >= 9 &&
+      std::memcmp(b + p, "HTTP/", 5) == 0 && b[p + 5] >= '0' && b[p + 5] <= '9' &&
+      b[p + 6] == '.' && b[p + 7] >= '0' && b[p + 7] <= '9' && b[p + 8] == last) {
+    p += 9;
+    return HeadStep::complete;
+  }
+  for (; p - st.mark < 9; ++p) {
+    if (p == end) FAST_LINE_AT_END(part);
+    const std::size_t i = p - st.mark;
+    const char c = b[p];
+    bool ok = false;
+    if (i < 5) {
+      ok = c == "HTTP/"[i];
+    } else if (i == 6) {
+      ok = c == '.';
+    } else if (i == 8) {
+      ok = c == last;
+    } else {
+      ok = c >= '0' && c <= '9';
+    }
+    if (!ok) return reject(st, bad);
+  }
+  return HeadStep::complete;
+}
+
+// RULES.md: 1.0 and 1.1 are served, other well-formed versions are 505.
+FAST_TARGET inline bool set_version(Message& m, const char* v) {
+  m.version_major = static_cast<std::uint8_t>(v[5] - '0');
+  m.version_minor = static_cast<std::uint8_t>(v[7] - '0');
+  return m.version_major == 1 && m.version_minor <= 1;
+}
+
+// method SP target SP HTTP-version CRLF (RFC 9112 §3).
+FAST_TARGET inline HeadStep scan_request_line(HeadState& st, Message& m, const Limits& limits,
+                                              const char* b, std::size_t avail, std::size_t& p) {
+  const std::size_t end = std::min(avail, limits.request_line);
+  switch (st.part) {
+    case kTarget:
+      goto target;
+    case kVersion:
+      goto version;
+    case kRequestLf:
+      goto request_lf;
+    default:
+      break;
+  }
+  p = find_nontchar(b, p, end);
+  if (p == end) FAST_LINE_AT_END(kMethod);
+  if (b[p] != ' ' || p == 0) return reject(st, Error::bad_method);
+  m.method = std::string_view(b, p);
+  st.mark = ++p;
+target:
+  p = find_ctl(b, p, end, 0x20);
+  if (p == end) FAST_LINE_AT_END(kTarget);
+  if (b[p] != ' ') {
+    // A line that ends after the target is HTTP/0.9 (RULES.md: bad_version).
+    const bool nine = b[p] == '\r' || b[p] == '\n';
+    return reject(st, nine ? Error::bad_version : Error::bad_target);
+  }
+  if (p == st.mark) return reject(st, Error::bad_request_line);
+  m.target = std::string_view(b + st.mark, p - st.mark);
+  st.mark = ++p;
+version:
+  if (HeadStep s = scan_version(st, b, avail, end, p, '\r', kVersion, Error::bad_version);
+      s != HeadStep::complete) {
+    return s;
+  }
+request_lf:
+  // The LF is not counted by the limit: look up to avail.
+  if (p == avail) return suspend(st, p, kRequestLf);
+  if (b[p] != '\n') return reject(st, Error::bad_line_ending);
+  if (!set_version(m, b + st.mark)) return reject(st, Error::unsupported_version);
+  ++p;
+  return HeadStep::complete;
+}
+
+// HTTP-version SP 3DIGIT [SP reason-phrase] CRLF (RFC 9112 §4).
+FAST_TARGET inline HeadStep scan_status_line(HeadState& st, Message& m, const Limits& limits,
+                                             const char* b, std::size_t avail, std::size_t& p) {
+  const std::size_t end = std::min(avail, limits.request_line);
+  switch (st.part) {
+    case kStatusCode:
+      goto code;
+    case kStatusAfterCode:
+      goto after_code;
+    case kReason:
+      goto reason;
+    case kStatusLf:
+      goto status_lf;
+    default:
+      break;
+  }
+  if (HeadStep s = scan_version(st, b, avail, end, p, ' ', kStatusVersion, Error::bad_status_line);
+      s != HeadStep::complete) {
+    return s;
+  }
+code:
+  for (; p < 12; ++p) {
+    if (p == end) FAST_LINE_AT_END(kStatusCode);
+    if (b[p] < '0' || b[p] > '9') return reject(st, Error::bad_status_line);
+  }
+  m.status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
+after_code:
+  if (p == end) FAST_LINE_AT_END(kStatusAfterCode);
+  if (b[p] == ' ') {
+    st.mark = ++p;
+  } else if (b[p] == '\r') {
+    st.mark = p;
+    goto cr;
+  } else {
+    return reject(st, Error::bad_status_line);
+  }
+reason:
+  for (;;) {
+    p = find_ctl(b, p, end, 0x1F);
+    if (p == end) FAST_LINE_AT_END(kReason);
+    if (b[p] != '\t') break;
+    ++p;
+  }
+  if (b[p] != '\r') return reject(st, Error::bad_status_line);
+cr:
+  m.reason = std::string_view(b + st.mark, p - st.mark);
+  ++p;
+status_lf:
+  if (p == avail) return suspend(st, p, kStatusLf);
+  if (b[p] != '\n') return reject(st, Error::bad_line_ending);
+  if (!set_version(m, b)) return reject(st, Error::unsupported_version);
+  ++p;
+  return HeadStep::complete;
+}
+#undef FAST_LINE_AT_END
+
+FAST_TARGET HeadStep scan_head(HeadState& st, Message& m, const Limits& limits, Mode mode,
+                               const char* b, std::size_t avail) {
+  std::size_t p = st.pos;
+  if (st.part < kLineStart) {
+    const HeadStep s = mode == Mode::request ? scan_request_line(st, m, limits, b, avail, p)
+                                             : scan_status_line(st, m, limits, b, avail, p);
+    if (s != HeadStep::complete) return s;
+    st.section = p;
+    st.part = kLineStart;
+  }
+  return scan_fields<true>(st, m.fields, limits, mode, b, avail, p);
+}
+
+FAST_TARGET HeadStep scan_trailers(HeadState& st, std::vector<Field>& fields, const Limits& limits,
+                                   const char* b, std::size_t avail) {
+  return scan_fields<false>(st, fields, limits, Mode::request, b, avail, st.pos);
+}
