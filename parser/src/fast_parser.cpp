@@ -121,8 +121,8 @@ int hex_value(char c) {
 
 class FastParser final : public Parser {
  public:
-  FastParser(Mode mode, const Limits& limits)
-      : Parser(ParserKind::fast, mode, limits), scanner_(best_head_scanner()) {
+  FastParser(Mode mode, const Limits& limits, const HeadScanner& scanner)
+      : Parser(ParserKind::fast, mode, limits), scanner_(scanner) {
     start_head();
   }
 
@@ -527,12 +527,18 @@ bool FastParser::scan_chunk_line(std::string_view line, Error& e) {
 }
 
 }  // namespace
+
+std::unique_ptr<Parser> make_fast_parser_with(Mode mode, const Limits& limits,
+                                              const HeadScanner& scanner) {
+  return std::make_unique<FastParser>(mode, limits, scanner);
+}
+
 }  // namespace anvil::parser::detail::fast
 
 namespace anvil::parser::detail {
 
 std::unique_ptr<Parser> make_fast_parser(Mode mode, const Limits& limits) {
-  return std::make_unique<fast::FastParser>(mode, limits);
+  return fast::make_fast_parser_with(mode, limits, fast::best_head_scanner());
 }
 
 }  // namespace anvil::parser::detail

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string_view>
 #include <vector>
 
@@ -287,5 +288,9 @@ const HeadScanner& best_head_scanner();
 // A given variant, for tests and benchmarks: "avx2", "sse42" or "generic";
 // nullptr when the CPU lacks it or the name is unknown.
 const HeadScanner* head_scanner_named(std::string_view name);
+
+// make_fast_parser() with a chosen variant instead of the best one.
+std::unique_ptr<Parser> make_fast_parser_with(Mode mode, const Limits& limits,
+                                              const HeadScanner& scanner);
 
 }  // namespace anvil::parser::detail::fast
