@@ -1,0 +1,1140 @@
+// The `llhttp` parser: llhttp 8.1.0 (Debian node-llhttp) held to parser/RULES.md.
+//
+// llhttp tokenizes: it hands out the field names and values (on_header_*),
+// frames and delivers the bodies (on_body), walks the chunked coding and the
+// trailers. Where llhttp 8.1.0 is laxer than RULES.md (obs-fold, bare LF, an
+// empty field name, any two bytes after chunk data, HTTP/0.9 and 2.0) or
+// stricter (only its own method list and URL grammar, duplicate equal
+// Content-Length), the adapter decides:
+//  * a byte-level gate checks the head, chunk-size lines, chunk-data ends and
+//    trailers before llhttp sees them, so errors fall at the byte RULES.md
+//    names, limits included ("the first violation in byte order decides");
+//  * the start line is checked by the gate and llhttp gets a fixed one
+//    ("GET / HTTP/1.1", "HTTP/1.1 200 X"): any token is a method in RULES.md;
+//  * llhttp's special-field logic is switched off (header_state = 0 after each
+//    name) and the adapter applies the field rules at each field line and at
+//    the end of the head, then sets llhttp's framing flags itself;
+//  * chunk extensions are checked by the gate and never reach llhttp: it gets
+//    the size digits followed by CRLF.
+// All kept positions are absolute stream offsets (the buffer may move between
+// calls), turned into pointers against the current call's buffer.
+#include <llhttp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "anvil/parser/parser.hpp"
+#include "internal.hpp"
+
+namespace anvil::parser::detail {
+
+namespace {
+
+// ---- Byte classes (RFC 9110 §5.6.2 tchar, §5.5 field-vchar, §5.6.4 qdtext) ----
+
+enum ByteClass : std::uint8_t {
+  kTchar = 1,
+  kFieldChar = 2,   // HTAB, SP, VCHAR, obs-text: a field value or reason byte
+  kTargetChar = 4,  // VCHAR, obs-text
+  kHex = 8,
+  kQdtext = 16,
+  kQuotable = 32,  // after a backslash in a quoted-string
+};
+
+constexpr bool tchar_byte(unsigned c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  for (char t : std::string_view("!#$%&'*+-.^_`|~")) {
+    if (static_cast<unsigned>(t) == c) return true;
+  }
+  return false;
+}
+
+constexpr std::array<std::uint8_t, 256> make_classes() {
+  std::array<std::uint8_t, 256> t{};
+  for (unsigned c = 0; c < 256; ++c) {
+    const bool vchar = c >= 0x21 && c <= 0x7E;
+    const bool obs = c >= 0x80;
+    const bool ws = c == ' ' || c == '\t';
+    std::uint8_t v = 0;
+    if (tchar_byte(c)) v |= kTchar;
+    if (ws || vchar || obs) v |= kFieldChar | kQuotable;
+    if (vchar || obs) v |= kTargetChar;
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHex;
+    if (ws || c == 0x21 || (c >= 0x23 && c <= 0x5B) || (c >= 0x5D && c <= 0x7E) || obs) {
+      v |= kQdtext;
+    }
+    t[c] = v;
+  }
+  return t;
+}
+
+constexpr std::array<std::uint8_t, 256> kClasses = make_classes();
+
+inline bool is(char c, ByteClass k) { return (kClasses[static_cast<unsigned char>(c)] & k) != 0; }
+inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+// ---- Field values with meaning (RULES.md "Fields with meaning") ----
+
+// s equals `lower` (already lower case), ASCII case-insensitively.
+bool iequals(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Calls f on every non-empty element of a comma-separated list, OWS trimmed;
+// stops (false) when f does.
+template <class F>
+bool each_element(std::string_view list, F&& f) {
+  for (;;) {
+    const std::size_t comma = list.find(',');
+    const std::string_view e = trim(list.substr(0, comma));
+    if (!e.empty() && !f(e)) return false;
+    if (comma == std::string_view::npos) return true;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+bool all_tchar(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return is(c, kTchar); });
+}
+
+// 1*DIGIT that fits in 64 bits (RFC 9110 §8.6).
+bool parse_length(std::string_view v, std::uint64_t& out) {
+  if (v.empty()) return false;
+  std::uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return false;
+    const auto d = static_cast<std::uint64_t>(c - '0');
+    if (n > (UINT64_MAX - d) / 10) return false;
+    n = n * 10 + d;
+  }
+  out = n;
+  return true;
+}
+
+bool known_coding(std::string_view c) {
+  return iequals(c, "gzip") || iequals(c, "x-gzip") || iequals(c, "deflate") ||
+         iequals(c, "compress") || iequals(c, "x-compress");
+}
+
+// What the field lines of one head said, gathered field by field.
+struct HeadFacts {
+  std::uint32_t hosts = 0;
+  std::uint32_t codings = 0;  // Transfer-Encoding elements
+  std::uint64_t content_length = 0;
+  bool has_length = false;
+  bool has_te = false;
+  bool unknown_coding = false;
+  bool chunked_misplaced = false;  // a coding after `chunked` (itself included)
+  bool last_chunked = false;
+  bool close = false;
+  bool keep_alive = false;
+  bool connection_upgrade = false;
+  bool upgrade_field = false;
+  bool expect_continue = false;
+};
+
+Error note_transfer_encoding(HeadFacts& h, std::string_view value) {
+  h.has_te = true;
+  const bool tokens = each_element(value, [&h](std::string_view e) {
+    if (!all_tchar(e)) return false;
+    ++h.codings;
+    const bool chunked = iequals(e, "chunked");
+    if (h.last_chunked) h.chunked_misplaced = true;
+    h.last_chunked = chunked;
+    if (!chunked && !known_coding(e)) h.unknown_coding = true;
+    return true;
+  });
+  return tokens ? Error::none : Error::bad_transfer_encoding;
+}
+
+Error note_content_length(HeadFacts& h, std::string_view value) {
+  std::uint64_t n = 0;
+  if (!parse_length(value, n)) return Error::bad_content_length;
+  // RFC 9110 §8.6: equal repeated values may be taken as one; others are an error.
+  if (h.has_length && n != h.content_length) return Error::conflicting_content_length;
+  h.has_length = true;
+  h.content_length = n;
+  return Error::none;
+}
+
+void note_connection(HeadFacts& h, std::string_view value) {
+  each_element(value, [&h](std::string_view e) {
+    if (iequals(e, "close")) h.close = true;
+    if (iequals(e, "keep-alive")) h.keep_alive = true;
+    if (iequals(e, "upgrade")) h.connection_upgrade = true;
+    return true;
+  });
+}
+
+// The rules about one field line, applied at its CRLF.
+Error note_field(HeadFacts& h, Mode mode, std::string_view name, std::string_view value) {
+  switch (name.size()) {
+    case 4:
+      // RFC 9112 §3.2: a request with more than one Host is rejected.
+      if (iequals(name, "host") && ++h.hosts > 1 && mode == Mode::request) {
+        return Error::multiple_host;
+      }
+      return Error::none;
+    case 6:
+      if (iequals(name, "expect") && iequals(value, "100-continue")) h.expect_continue = true;
+      return Error::none;
+    case 7:
+      if (iequals(name, "upgrade")) h.upgrade_field = true;
+      return Error::none;
+    case 10:
+      if (iequals(name, "connection")) note_connection(h, value);
+      return Error::none;
+    case 14:
+      return iequals(name, "content-length") ? note_content_length(h, value) : Error::none;
+    case 17:
+      return iequals(name, "transfer-encoding") ? note_transfer_encoding(h, value) : Error::none;
+    default:
+      return Error::none;
+  }
+}
+
+// ---- The gate's states ----
+
+enum class LineGate : std::uint8_t {
+  empty_lines,  // requests: CRLFs before the request line (RFC 9112 §2.2)
+  empty_lf,
+  method,
+  target_start,
+  target,
+  version,  // "HTTP/" DIGIT "." DIGIT, then CR (requests) or SP (responses)
+  status_code,
+  after_code,
+  reason,
+  line_lf,
+  done,
+};
+
+enum class FieldGate : std::uint8_t { line_start, name, value, value_lf, final_lf, done };
+
+enum class ChunkGate : std::uint8_t {
+  first_digit,
+  digits,
+  ext_name_start,
+  ext_name,
+  ext_value_start,
+  ext_token,
+  ext_quoted,
+  ext_quoted_pair,
+  ext_after_quoted,
+  lf,
+  done,
+};
+
+enum class Phase : std::uint8_t {
+  head,
+  fixed_body,
+  chunk_size,
+  chunk_data,
+  chunk_end,
+  trailers,
+  until_close,
+  complete,  // llhttp finished the message; the next call reports done
+  failed,
+};
+
+// Where a field's name and value lie in the stream.
+struct FieldPos {
+  std::uint64_t name = 0;
+  std::uint64_t name_len = 0;
+  std::uint64_t value = 0;
+  std::uint64_t value_len = 0;
+};
+
+// What llhttp parses instead of the real start line (see the file comment).
+constexpr std::string_view kRequestLine = "GET / HTTP/1.1\r\n";
+constexpr std::string_view kStatusLine = "HTTP/1.1 200 X\r\n";
+constexpr std::string_view kCrlf = "\r\n";
+
+class LlhttpParser final : public Parser {
+ public:
+  LlhttpParser(Mode mode, const Limits& limits) : Parser(ParserKind::llhttp, mode, limits) {
+    llhttp_settings_init(&settings_);
+    settings_.on_header_field = on_header_field;
+    settings_.on_header_field_complete = on_header_field_complete;
+    settings_.on_header_value = on_header_value;
+    settings_.on_header_value_complete = on_header_value_complete;
+    settings_.on_headers_complete = on_headers_complete;
+    settings_.on_body = on_body;
+    settings_.on_message_complete = on_message_complete;
+    head_pos_.reserve(limits.fields);
+    trailer_pos_.reserve(limits.fields);
+    reset();
+  }
+
+  Step next(std::string_view buf) override {
+    if (phase_ == Phase::failed) return {Event::error, 0};
+    attach(buf);
+    switch (phase_) {
+      case Phase::head:
+        return next_head();
+      case Phase::fixed_body:
+        return next_fixed();
+      case Phase::chunk_size:
+      case Phase::chunk_data:
+      case Phase::chunk_end:
+        return next_chunked();
+      case Phase::trailers:
+        return next_trailers();
+      case Phase::until_close:
+        return next_until_close();
+      case Phase::complete:
+        return report_done(msg_end_);
+      case Phase::failed:
+        break;
+    }
+    return {Event::error, 0};
+  }
+
+  Step finish(std::string_view buf) override {
+    if (phase_ == Phase::failed) return {Event::error, 0};
+    attach(buf);
+    switch (phase_) {
+      case Phase::complete:
+        return report_done(msg_end_);
+      case Phase::until_close:
+        // RFC 9112 §6.3 (last rule): the body ends with the connection.
+        if (fed_ < end_pos()) return next_until_close();
+        llhttp_finish(&hp_);
+        return report_done(fed_);
+      case Phase::head:
+        // Between messages (empty lines already consumed) nothing is left.
+        if (buf.empty()) return {Event::end, 0};
+        return fail(Error::incomplete);
+      default:
+        return fail(Error::incomplete);
+    }
+  }
+
+  void reset() override {
+    llhttp_init(&hp_, mode_ == Mode::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+    hp_.data = this;
+    // The adapter decides keep-alive; llhttp must not refuse a next message.
+    llhttp_set_lenient_keep_alive(&hp_, 1);
+    error_ = Error::none;
+    origin_ = 0;
+    body_ = {};
+    trailers_.clear();
+    start_message();
+  }
+
+ private:
+  // ---- Positions: absolute stream offsets, origin_ is buf[0] ----
+
+  void attach(std::string_view buf) {
+    base_ = buf.data();
+    size_ = buf.size();
+    body_ = {};
+  }
+  const char* ptr(std::uint64_t pos) const { return base_ + (pos - origin_); }
+  std::uint64_t pos_of(const char* p) const {
+    return origin_ + static_cast<std::uint64_t>(p - base_);
+  }
+  std::uint64_t end_pos() const { return origin_ + size_; }
+  bool in_buffer(const char* p) const {
+    return base_ != nullptr && p >= base_ && p <= base_ + size_;
+  }
+
+  // An event; everything before `upto` may be dropped by the caller.
+  Step report(Event e, std::uint64_t upto) {
+    const auto consumed = static_cast<std::size_t>(upto - origin_);
+    origin_ = upto;
+    return {e, consumed};
+  }
+
+  Step fail(Error e) {
+    error_ = e;
+    phase_ = Phase::failed;
+    return {Event::error, 0};
+  }
+
+  void start_message() {
+    phase_ = Phase::head;
+    line_ = mode_ == Mode::request ? LineGate::empty_lines : LineGate::version;
+    fields_ = FieldGate::line_start;
+    scan_ = fed_ = line_start_ = origin_;
+    field_count_ = 0;
+    version_index_ = 0;
+    facts_ = HeadFacts{};
+    head_pos_.clear();
+    trailer_pos_.clear();
+    collecting_ = &head_pos_;
+    field_open_ = value_open_ = false;
+    headers_done_ = message_done_ = false;
+    field_error_ = Error::none;
+    body_total_ = 0;
+  }
+
+  // ---- Feeding llhttp ----
+
+  // Feeds the stream bytes [from, to). False when llhttp stopped on an error;
+  // a pause (the message is complete) is lifted at once.
+  bool feed(std::uint64_t from, std::uint64_t to) {
+    const llhttp_errno_t r = llhttp_execute(&hp_, ptr(from), static_cast<std::size_t>(to - from));
+    if (r == HPE_OK) {
+      fed_ = to;
+      return true;
+    }
+    if (r == HPE_PAUSED) {
+      fed_ = pos_of(llhttp_get_error_pos(&hp_));
+      llhttp_resume(&hp_);
+      return true;
+    }
+    llhttp_error_at_ =
+        in_buffer(llhttp_get_error_pos(&hp_)) ? pos_of(llhttp_get_error_pos(&hp_)) : end_pos();
+    return false;
+  }
+
+  bool feed_fixed(std::string_view bytes) {
+    return llhttp_execute(&hp_, bytes.data(), bytes.size()) == HPE_OK;
+  }
+
+  // Feeds the gate-checked bytes up to `checked`; when the gate stopped on
+  // `gate_error` at `at`, llhttp also gets that byte so that a field rule
+  // due at the CRLF before it (llhttp applies it on seeing the next byte)
+  // comes first. Returns the error that wins in byte order.
+  Error feed_checked(std::uint64_t checked, Error gate_error, std::uint64_t at) {
+    const std::uint64_t to = gate_error == Error::none ? checked : std::min(at + 1, end_pos());
+    if (to > fed_ && !feed(fed_, to)) {
+      if (field_error_ != Error::none) return field_error_;
+      if (gate_error == Error::none || llhttp_error_at_ < at) return llhttp_error();
+    }
+    if (field_error_ != Error::none) return field_error_;
+    return gate_error;
+  }
+
+  // llhttp rejected bytes the gate let through: only llhttp's own
+  // strictness can do that; name the closest rule.
+  Error llhttp_error() const {
+    switch (llhttp_get_errno(&hp_)) {
+      case HPE_INVALID_CONTENT_LENGTH:
+      case HPE_UNEXPECTED_CONTENT_LENGTH:
+        return Error::bad_content_length;
+      case HPE_INVALID_TRANSFER_ENCODING:
+        return Error::bad_transfer_encoding;
+      case HPE_INVALID_CHUNK_SIZE:
+        return Error::bad_chunk_size;
+      case HPE_INVALID_HEADER_TOKEN:
+        return Error::bad_field_value;
+      default:
+        return Error::bad_line_ending;
+    }
+  }
+
+  // ---- llhttp callbacks ----
+
+  static LlhttpParser& self(llhttp_t* p) { return *static_cast<LlhttpParser*>(p->data); }
+
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
+    LlhttpParser& s = self(p);
+    if (!s.in_buffer(at)) return 0;
+    std::vector<FieldPos>& fields = *s.collecting_;
+    if (s.field_open_) {
+      fields.back().name_len += n;
+      return 0;
+    }
+    // Only a line the gate rejects goes past the limit; never allocate.
+    if (fields.size() == fields.capacity()) return 0;
+    fields.push_back(FieldPos{s.pos_of(at), n, 0, 0});
+    s.field_open_ = true;
+    s.value_open_ = false;
+    return 0;
+  }
+
+  static int on_header_field_complete(llhttp_t* p) {
+    // Parse every value as a plain value: Content-Length, Transfer-Encoding,
+    // Connection and Upgrade follow RULES.md, applied by the adapter.
+    p->header_state = 0;
+    return 0;
+  }
+
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t n) {
+    LlhttpParser& s = self(p);
+    if (!s.field_open_ || !s.in_buffer(at)) return 0;
+    FieldPos& f = s.collecting_->back();
+    if (s.value_open_) {
+      f.value_len += n;
+    } else {
+      f.value = s.pos_of(at);
+      f.value_len = n;
+      s.value_open_ = true;
+    }
+    return 0;
+  }
+
+  static int on_header_value_complete(llhttp_t* p) {
+    LlhttpParser& s = self(p);
+    if (!s.field_open_) return 0;
+    s.field_open_ = false;
+    FieldPos& f = s.collecting_->back();
+    if (!s.value_open_) f.value = f.name + f.name_len + 1;  // empty: just after the colon
+    // llhttp drops leading OWS; trailing OWS is not part of the value either.
+    while (f.value_len > 0 && is_ows(*s.ptr(f.value + f.value_len - 1))) --f.value_len;
+    if (s.collecting_ != &s.head_pos_) return 0;
+    const Error e =
+        note_field(s.facts_, s.mode_, s.view(f.name, f.name_len), s.view(f.value, f.value_len));
+    if (e == Error::none) return 0;
+    s.field_error_ = e;
+    return -1;
+  }
+
+  static int on_headers_complete(llhttp_t* p) {
+    LlhttpParser& s = self(p);
+    // llhttp takes any byte after a CR as the end of the head; only the
+    // gate's say-so counts.
+    if (s.fields_ != FieldGate::done) return -1;
+    const Error e = s.end_of_head();
+    if (e != Error::none) {
+      s.field_error_ = e;
+      return -1;
+    }
+    // The framing decided by RULES.md, in llhttp's terms (see
+    // llhttp__after_headers_complete in llhttp's http.c).
+    p->flags &= static_cast<std::uint16_t>(~(F_CHUNKED | F_CONTENT_LENGTH | F_TRANSFER_ENCODING));
+    p->content_length = 0;
+    switch (s.message_.body) {
+      case BodyKind::none:
+        return 1;  // no body: the message is complete
+      case BodyKind::content_length:
+        p->flags |= F_CONTENT_LENGTH;
+        p->content_length = s.message_.content_length;
+        return 0;
+      case BodyKind::chunked:
+        p->flags |= F_CHUNKED;
+        return 0;
+      case BodyKind::until_close:
+        return 0;  // a response without length: llhttp reads until EOF
+    }
+    return 0;
+  }
+
+  static int on_body(llhttp_t* p, const char* at, std::size_t n) {
+    LlhttpParser& s = self(p);
+    s.body_ = std::string_view(at, n);
+    return 0;
+  }
+
+  static int on_message_complete(llhttp_t* p) {
+    LlhttpParser& s = self(p);
+    s.message_done_ = true;
+    // Stop before the next message's bytes: one event per call.
+    return HPE_PAUSED;
+  }
+
+  std::string_view view(std::uint64_t pos, std::uint64_t len) const {
+    return {ptr(pos), static_cast<std::size_t>(len)};
+  }
+
+  // ---- The head ----
+
+  Step next_head() {
+    Error e = Error::none;
+    std::uint64_t at = 0;
+    if (line_ != LineGate::done) {
+      e = mode_ == Mode::request ? gate_request_line(at) : gate_status_line(at);
+      if (e != Error::none) return fail(e);
+      if (line_ != LineGate::done) return report(Event::need_more, line_start_);
+      if (!feed_fixed(mode_ == Mode::request ? kRequestLine : kStatusLine)) {
+        return fail(Error::bad_request_line);
+      }
+      fed_ = scan_;
+    }
+    e = gate_fields(at);
+    e = feed_checked(scan_, e, at);
+    if (e != Error::none) return fail(e);
+    if (fields_ != FieldGate::done) return report(Event::need_more, line_start_);
+    if (!headers_done_) return fail(Error::bad_line_ending);
+    build_message();
+    if (message_done_) {
+      message_done_ = false;
+      msg_end_ = fed_;
+      phase_ = Phase::complete;
+    }
+    return report(Event::head, scan_);
+  }
+
+  Error end_of_head() {
+    headers_done_ = true;
+    const HeadFacts& h = facts_;
+    const bool request = mode_ == Mode::request;
+    const bool http10 = minor_ == 0;
+    // RULES.md "Order of checks": Host, Transfer-Encoding (HTTP/1.0, then
+    // codings), Content-Length vs Transfer-Encoding, body limit.
+    if (request && !http10 && h.hosts == 0) return Error::missing_host;
+    if (h.has_te) {
+      if (request && http10) return Error::transfer_encoding_http10;
+      if (h.unknown_coding) return Error::unknown_transfer_coding;
+      if (h.codings == 0 || h.chunked_misplaced) return Error::bad_transfer_encoding;
+      // RFC 9112 §6.3 item 4: a request's last coding must be chunked.
+      if (request && !h.last_chunked) return Error::bad_transfer_encoding;
+      if (h.has_length) return Error::content_length_and_transfer_encoding;
+    }
+    body_kind_ = body_kind();
+    if (body_kind_ == BodyKind::content_length && h.content_length > limits_.body) {
+      return Error::body_too_large;
+    }
+    message_.body = body_kind_;
+    message_.content_length = body_kind_ == BodyKind::content_length ? h.content_length : 0;
+    return Error::none;
+  }
+
+  // RFC 9112 §6.3.
+  BodyKind body_kind() const {
+    if (mode_ == Mode::response &&
+        (head_response_ || status_ / 100 == 1 || status_ == 204 || status_ == 304)) {
+      return BodyKind::none;
+    }
+    if (facts_.has_te) return facts_.last_chunked ? BodyKind::chunked : BodyKind::until_close;
+    if (facts_.has_length) return BodyKind::content_length;
+    return mode_ == Mode::request ? BodyKind::none : BodyKind::until_close;
+  }
+
+  void build_message() {
+    Message& m = message_;
+    const HeadFacts& h = facts_;
+    const bool request = mode_ == Mode::request;
+    m.version_major = major_;
+    m.version_minor = minor_;
+    if (request) {
+      m.method = view(line_start_, method_len_);
+      m.target = view(target_, target_len_);
+      m.status = 0;
+      m.reason = {};
+    } else {
+      m.method = m.target = {};
+      m.status = status_;
+      m.reason = view(reason_, reason_len_);
+    }
+    m.fields.clear();
+    for (const FieldPos& f : head_pos_) {
+      m.fields.push_back(Field{view(f.name, f.name_len), view(f.value, f.value_len)});
+    }
+    const bool http10 = minor_ == 0;
+    m.keep_alive = !h.close && (!http10 || h.keep_alive) && m.body != BodyKind::until_close;
+    m.expect_continue = request && !http10 && h.expect_continue;
+    m.upgrade = h.connection_upgrade && h.upgrade_field;
+    trailers_.clear();
+    switch (m.body) {
+      case BodyKind::none:
+        break;
+      case BodyKind::content_length:
+        remaining_ = m.content_length;
+        phase_ = Phase::fixed_body;
+        break;
+      case BodyKind::chunked:
+        phase_ = Phase::chunk_size;
+        start_chunk_line(scan_);
+        break;
+      case BodyKind::until_close:
+        phase_ = Phase::until_close;
+        break;
+    }
+  }
+
+  // The start line's limit counts the bytes before its CRLF: the byte at the
+  // limit is over it unless it is a CR (which the line's rules then judge).
+  bool over_line_limit(const char* p) const {
+    return pos_of(p) - line_start_ >= limits_.request_line && *p != '\r';
+  }
+
+  // method SP request-target SP HTTP-version CRLF (RFC 9112 §3), from scan_.
+  Error gate_request_line(std::uint64_t& at) {
+    const char* p = ptr(scan_);
+    const char* end = base_ + size_;
+    auto bad = [&](Error e) {
+      at = pos_of(p);
+      return e;
+    };
+    for (; p < end; ++p) {
+      const char c = *p;
+      if (line_ >= LineGate::method && line_ < LineGate::line_lf && over_line_limit(p)) {
+        return bad(Error::request_line_too_long);
+      }
+      switch (line_) {
+        case LineGate::empty_lines:
+          if (c == '\r') {
+            line_ = LineGate::empty_lf;
+            continue;
+          }
+          if (c == '\n') return bad(Error::bad_line_ending);
+          line_start_ = pos_of(p);
+          line_ = LineGate::method;
+          --p;  // look at this byte again as the method's first
+          continue;
+        case LineGate::empty_lf:
+          if (c != '\n') return bad(Error::bad_line_ending);
+          line_start_ = pos_of(p) + 1;  // consumed at the next need_more
+          line_ = LineGate::empty_lines;
+          continue;
+        case LineGate::method:
+          if (is(c, kTchar)) continue;
+          if (c != ' ' || pos_of(p) == line_start_) return bad(Error::bad_method);
+          method_len_ = pos_of(p) - line_start_;
+          line_ = LineGate::target_start;
+          continue;
+        case LineGate::target_start:
+        case LineGate::target:
+          if (is(c, kTargetChar)) {
+            if (line_ == LineGate::target_start) target_ = pos_of(p);
+            line_ = LineGate::target;
+            continue;
+          }
+          if (c == ' ') {
+            if (line_ == LineGate::target_start) return bad(Error::bad_request_line);
+            target_len_ = pos_of(p) - target_;
+            line_ = LineGate::version;
+            version_index_ = 0;
+            continue;
+          }
+          // A line that ends after the target is HTTP/0.9.
+          return bad(c == '\r' || c == '\n' ? Error::bad_version : Error::bad_target);
+        case LineGate::version:
+          if (!version_byte(c, '\r')) return bad(Error::bad_version);
+          if (version_index_ == 9) line_ = LineGate::line_lf;
+          continue;
+        case LineGate::line_lf:
+          if (c != '\n') return bad(Error::bad_line_ending);
+          return end_start_line(p, at);
+        default:
+          return bad(Error::bad_request_line);
+      }
+    }
+    scan_ = pos_of(p);
+    return Error::none;
+  }
+
+  // HTTP-version SP 3DIGIT [SP reason-phrase] CRLF (RFC 9112 §4), from scan_.
+  Error gate_status_line(std::uint64_t& at) {
+    const char* p = ptr(scan_);
+    const char* end = base_ + size_;
+    auto bad = [&](Error e) {
+      at = pos_of(p);
+      return e;
+    };
+    for (; p < end; ++p) {
+      const char c = *p;
+      if (line_ < LineGate::line_lf && over_line_limit(p)) {
+        return bad(Error::request_line_too_long);
+      }
+      switch (line_) {
+        case LineGate::version:
+          if (!version_byte(c, ' ')) return bad(Error::bad_status_line);
+          if (version_index_ == 9) {
+            line_ = LineGate::status_code;
+            status_ = 0;
+          }
+          continue;
+        case LineGate::status_code:
+          if (c < '0' || c > '9') return bad(Error::bad_status_line);
+          status_ = status_ * 10 + (c - '0');
+          if (pos_of(p) - line_start_ == 11) line_ = LineGate::after_code;
+          continue;
+        case LineGate::after_code:
+          if (c == ' ') {
+            reason_ = pos_of(p) + 1;
+            line_ = LineGate::reason;
+            continue;
+          }
+          if (c != '\r') return bad(Error::bad_status_line);
+          reason_ = pos_of(p);
+          reason_len_ = 0;
+          line_ = LineGate::line_lf;
+          continue;
+        case LineGate::reason:
+          if (is(c, kFieldChar)) continue;
+          if (c != '\r') return bad(Error::bad_status_line);
+          reason_len_ = pos_of(p) - reason_;
+          line_ = LineGate::line_lf;
+          continue;
+        case LineGate::line_lf:
+          if (c != '\n') return bad(Error::bad_line_ending);
+          return end_start_line(p, at);
+        default:
+          return bad(Error::bad_status_line);
+      }
+    }
+    scan_ = pos_of(p);
+    return Error::none;
+  }
+
+  // One byte of "HTTP/" DIGIT "." DIGIT followed by `last`.
+  bool version_byte(char c, char last) {
+    const unsigned i = version_index_++;
+    if (i < 5) return c == "HTTP/"[i];
+    if (i == 6) return c == '.';
+    if (i == 8) return c == last;
+    if (c < '0' || c > '9') return false;
+    (i == 5 ? major_ : minor_) = static_cast<std::uint8_t>(c - '0');
+    return true;
+  }
+
+  // The start line's LF at p: the version is judged here (505).
+  Error end_start_line(const char* p, std::uint64_t& at) {
+    if (major_ != 1 || minor_ > 1) {
+      at = pos_of(p);
+      return Error::unsupported_version;
+    }
+    line_ = LineGate::done;
+    scan_ = pos_of(p) + 1;
+    start_fields(scan_);
+    return Error::none;
+  }
+
+  void start_fields(std::uint64_t at) {
+    fields_ = FieldGate::line_start;
+    section_ = at;
+    field_count_ = 0;
+  }
+
+  // Field lines and the empty line (RULES.md "Field lines"), from scan_. The
+  // byte at section_ + header_bytes is over the limit, whatever it is.
+  Error gate_fields(std::uint64_t& at) {
+    const char* p = ptr(scan_);
+    const char* end = base_ + size_;
+    const std::uint64_t used = scan_ - section_;  // section bytes already checked
+    const std::uint64_t left = limits_.header_bytes > used ? limits_.header_bytes - used : 0;
+    const char* stop = left < static_cast<std::uint64_t>(end - p) ? p + left : end;
+    auto bad = [&](Error e) {
+      at = pos_of(p);
+      scan_ = at;
+      return e;
+    };
+    while (p < stop) {
+      switch (fields_) {
+        case FieldGate::line_start:
+          if (*p == '\r') {
+            fields_ = FieldGate::final_lf;
+            ++p;
+            continue;
+          }
+          if (++field_count_ > limits_.fields) return bad(Error::too_many_fields);
+          // RFC 9112 §5.2: obs-fold is rejected.
+          if (is_ows(*p)) return bad(Error::obs_fold);
+          if (!is(*p, kTchar)) return bad(Error::bad_field_name);
+          fields_ = FieldGate::name;
+          ++p;
+          continue;
+        case FieldGate::name:
+          while (p < stop && is(*p, kTchar)) ++p;
+          if (p == stop) continue;
+          // RFC 9112 §5.1: no whitespace between the name and the colon.
+          if (*p != ':') return bad(Error::bad_field_name);
+          fields_ = FieldGate::value;
+          ++p;
+          continue;
+        case FieldGate::value:
+          while (p < stop && is(*p, kFieldChar)) ++p;
+          if (p == stop) continue;
+          if (*p == '\n') return bad(Error::bad_line_ending);
+          if (*p != '\r') return bad(Error::bad_field_value);
+          fields_ = FieldGate::value_lf;
+          ++p;
+          continue;
+        case FieldGate::value_lf:
+          // CVE-2023-30589: a CR must be followed by LF.
+          if (*p != '\n') return bad(Error::bad_line_ending);
+          fields_ = FieldGate::line_start;
+          ++p;
+          continue;
+        case FieldGate::final_lf:
+          if (*p != '\n') return bad(Error::bad_line_ending);
+          fields_ = FieldGate::done;
+          scan_ = pos_of(p) + 1;
+          return Error::none;
+        case FieldGate::done:
+          scan_ = pos_of(p);
+          return Error::none;
+      }
+    }
+    if (p < end) return bad(Error::header_too_large);
+    scan_ = pos_of(p);
+    return Error::none;
+  }
+
+  // ---- Bodies ----
+
+  Step next_fixed() {
+    const std::uint64_t n = std::min(remaining_, end_pos() - fed_);
+    if (n == 0) return report(Event::need_more, fed_);
+    if (!feed(fed_, fed_ + n)) return fail(llhttp_error());
+    remaining_ -= n;
+    if (message_done_) complete_at(fed_);
+    return report(Event::body, fed_);
+  }
+
+  Step next_until_close() {
+    const std::uint64_t avail = end_pos() - fed_;
+    if (avail == 0) return report(Event::need_more, fed_);
+    // Limits::body holds for every body: the first byte past it is 413.
+    const std::uint64_t room = limits_.body - body_total_;
+    if (room == 0) return fail(Error::body_too_large);
+    const std::uint64_t n = std::min(avail, room);
+    if (!feed(fed_, fed_ + n)) return fail(llhttp_error());
+    body_total_ += n;
+    return report(Event::body, fed_);
+  }
+
+  void complete_at(std::uint64_t end) {
+    message_done_ = false;
+    msg_end_ = end;
+    phase_ = Phase::complete;
+  }
+
+  Step report_done(std::uint64_t end) {
+    const Step s = report(Event::done, end);
+    start_message();
+    return s;
+  }
+
+  Step next_chunked() {
+    for (;;) {
+      switch (phase_) {
+        case Phase::chunk_size: {
+          std::uint64_t at = 0;
+          const Error e = gate_chunk_line(at);
+          if (e != Error::none) return fail(e);
+          if (chunk_ != ChunkGate::done) return report(Event::need_more, line_start_);
+          // RULES.md: 413 at the chunk-size line that takes the body over the limit.
+          if (chunk_size_ > limits_.body - body_total_) return fail(Error::body_too_large);
+          body_total_ += chunk_size_;
+          // llhttp gets the size digits and a CRLF: the extensions were
+          // checked above and are skipped (RFC 9112 §7.1.1).
+          if (!feed(line_start_, size_end_) || !feed_fixed(kCrlf))
+            return fail(Error::bad_chunk_size);
+          fed_ = scan_;
+          line_start_ = scan_;
+          if (chunk_size_ == 0) {
+            phase_ = Phase::trailers;
+            collecting_ = &trailer_pos_;
+            start_fields(scan_);
+            return next_trailers();
+          }
+          remaining_ = chunk_size_;
+          phase_ = Phase::chunk_data;
+          continue;
+        }
+        case Phase::chunk_data: {
+          const std::uint64_t n = std::min(remaining_, end_pos() - fed_);
+          if (n == 0) return report(Event::need_more, fed_);
+          if (!feed(fed_, fed_ + n)) return fail(llhttp_error());
+          remaining_ -= n;
+          if (remaining_ == 0) phase_ = Phase::chunk_end;
+          return report(Event::body, fed_);
+        }
+        case Phase::chunk_end: {
+          // llhttp 8.1.0 skips any two bytes here; RFC 9112 §7.1 wants CRLF.
+          const std::uint64_t avail = end_pos() - fed_;
+          if (avail == 0) return report(Event::need_more, fed_);
+          if (*ptr(fed_) != '\r') return fail(Error::bad_chunk_end);
+          if (avail == 1) return report(Event::need_more, fed_);
+          if (*ptr(fed_ + 1) != '\n') return fail(Error::bad_chunk_end);
+          if (!feed(fed_, fed_ + 2)) return fail(Error::bad_chunk_end);
+          phase_ = Phase::chunk_size;
+          start_chunk_line(fed_);
+          continue;
+        }
+        default:
+          return fail(Error::bad_chunk_size);
+      }
+    }
+  }
+
+  void start_chunk_line(std::uint64_t at) {
+    chunk_ = ChunkGate::first_digit;
+    line_start_ = scan_ = at;
+    chunk_size_ = 0;
+  }
+
+  static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    return (c | 0x20) - 'a' + 10;
+  }
+
+  // chunk-size [chunk-ext] CRLF (RFC 9112 §7.1.1), from scan_.
+  Error gate_chunk_line(std::uint64_t& at) {
+    const char* p = ptr(scan_);
+    const char* end = base_ + size_;
+    auto bad = [&](Error e) {
+      at = pos_of(p);
+      return e;
+    };
+    for (; p < end; ++p) {
+      const char c = *p;
+      if (chunk_ >= ChunkGate::ext_name_start && chunk_ < ChunkGate::lf && c != '\r' &&
+          pos_of(p) - size_end_ >= limits_.chunk_extension) {
+        return bad(Error::bad_chunk_extension);
+      }
+      switch (chunk_) {
+        case ChunkGate::first_digit:
+        case ChunkGate::digits:
+          if (is(c, kHex)) {
+            if (chunk_size_ > (UINT64_MAX >> 4)) return bad(Error::bad_chunk_size);
+            chunk_size_ = chunk_size_ << 4 | static_cast<std::uint64_t>(hex_value(c));
+            chunk_ = ChunkGate::digits;
+            continue;
+          }
+          if (chunk_ == ChunkGate::first_digit) return bad(Error::bad_chunk_size);
+          size_end_ = pos_of(p);
+          if (c == ';') {
+            chunk_ = ChunkGate::ext_name_start;
+          } else if (c == '\r') {
+            chunk_ = ChunkGate::lf;
+          } else {
+            return bad(Error::bad_chunk_size);
+          }
+          continue;
+        case ChunkGate::ext_name_start:
+          if (!is(c, kTchar)) return bad(Error::bad_chunk_extension);
+          chunk_ = ChunkGate::ext_name;
+          continue;
+        case ChunkGate::ext_name:
+        case ChunkGate::ext_token:
+          if (is(c, kTchar)) continue;
+          if (c == '=' && chunk_ == ChunkGate::ext_name) {
+            chunk_ = ChunkGate::ext_value_start;
+          } else if (c == ';') {
+            chunk_ = ChunkGate::ext_name_start;
+          } else if (c == '\r') {
+            chunk_ = ChunkGate::lf;
+          } else {
+            return bad(Error::bad_chunk_extension);
+          }
+          continue;
+        case ChunkGate::ext_value_start:
+          if (c == '"') {
+            chunk_ = ChunkGate::ext_quoted;
+          } else if (is(c, kTchar)) {
+            chunk_ = ChunkGate::ext_token;
+          } else {
+            return bad(Error::bad_chunk_extension);
+          }
+          continue;
+        case ChunkGate::ext_quoted:
+          if (c == '"') {
+            chunk_ = ChunkGate::ext_after_quoted;
+          } else if (c == '\\') {
+            chunk_ = ChunkGate::ext_quoted_pair;
+          } else if (!is(c, kQdtext)) {
+            return bad(Error::bad_chunk_extension);
+          }
+          continue;
+        case ChunkGate::ext_quoted_pair:
+          if (!is(c, kQuotable)) return bad(Error::bad_chunk_extension);
+          chunk_ = ChunkGate::ext_quoted;
+          continue;
+        case ChunkGate::ext_after_quoted:
+          if (c == ';') {
+            chunk_ = ChunkGate::ext_name_start;
+          } else if (c == '\r') {
+            chunk_ = ChunkGate::lf;
+          } else {
+            return bad(Error::bad_chunk_extension);
+          }
+          continue;
+        case ChunkGate::lf:
+          if (c != '\n') return bad(Error::bad_chunk_size);
+          chunk_ = ChunkGate::done;
+          scan_ = pos_of(p) + 1;
+          return Error::none;
+        case ChunkGate::done:
+          return Error::none;
+      }
+    }
+    scan_ = pos_of(p);
+    return Error::none;
+  }
+
+  // The trailer section (RFC 9112 §7.1.2): field lines with the head's rules
+  // and limits, counted on their own; consumed only whole.
+  Step next_trailers() {
+    std::uint64_t at = 0;
+    Error e = gate_fields(at);
+    e = feed_checked(scan_, e, at);
+    if (e != Error::none) return fail(e);
+    if (fields_ != FieldGate::done) return report(Event::need_more, line_start_);
+    if (!message_done_) return fail(Error::bad_line_ending);
+    trailers_.clear();
+    for (const FieldPos& f : trailer_pos_) {
+      trailers_.push_back(Field{view(f.name, f.name_len), view(f.value, f.value_len)});
+    }
+    return report_done(scan_);
+  }
+
+  llhttp_t hp_{};
+  llhttp_settings_t settings_{};
+
+  // The current call's buffer; origin_ is the stream offset of base_[0].
+  const char* base_ = nullptr;
+  std::size_t size_ = 0;
+  std::uint64_t origin_ = 0;
+
+  Phase phase_ = Phase::head;
+  std::uint64_t scan_ = 0;        // the gate has checked the bytes before this
+  std::uint64_t fed_ = 0;         // llhttp has parsed the real bytes before this
+  std::uint64_t line_start_ = 0;  // first byte not to consume yet (head, chunk line)
+  std::uint64_t llhttp_error_at_ = 0;
+
+  // Start line.
+  LineGate line_ = LineGate::empty_lines;
+  unsigned version_index_ = 0;
+  std::uint64_t method_len_ = 0;
+  std::uint64_t target_ = 0;
+  std::uint64_t target_len_ = 0;
+  std::uint64_t reason_ = 0;
+  std::uint64_t reason_len_ = 0;
+  int status_ = 0;
+  std::uint8_t major_ = 1;
+  std::uint8_t minor_ = 1;
+
+  // Field section (head or trailers).
+  FieldGate fields_ = FieldGate::line_start;
+  std::uint64_t section_ = 0;
+  std::size_t field_count_ = 0;
+  std::vector<FieldPos> head_pos_;
+  std::vector<FieldPos> trailer_pos_;
+  std::vector<FieldPos>* collecting_ = &head_pos_;
+  bool field_open_ = false;
+  bool value_open_ = false;
+  HeadFacts facts_;
+  Error field_error_ = Error::none;  // a field rule failed inside a callback
+  bool headers_done_ = false;
+  bool message_done_ = false;  // llhttp called on_message_complete
+  BodyKind body_kind_ = BodyKind::none;
+
+  // Bodies.
+  std::uint64_t remaining_ = 0;  // of the fixed body or the current chunk
+  std::uint64_t body_total_ = 0;
+  std::uint64_t msg_end_ = 0;
+  ChunkGate chunk_ = ChunkGate::first_digit;
+  std::uint64_t chunk_size_ = 0;
+  std::uint64_t size_end_ = 0;  // first byte after the chunk size
+};
+
+}  // namespace
+
+std::unique_ptr<Parser> make_llhttp_parser(Mode mode, const Limits& limits) {
+  return std::make_unique<LlhttpParser>(mode, limits);
+}
+
+}  // namespace anvil::parser::detail
