@@ -1,0 +1,124 @@
+#include "serve.hpp"
+
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "anvil/server/native.hpp"
+#include "anvil/server/server.hpp"
+#include "wsgi.hpp"
+
+namespace anvil::python {
+
+namespace {
+
+// Options given as Python values become the option table's text form, so
+// that one validation (server::set_option) serves the C++ and Python CLIs.
+std::string option_text(py::handle value) {
+  if (PyBool_Check(value.ptr())) return value.ptr() == Py_True ? "true" : "false";
+  return py::str(value).cast<std::string>();
+}
+
+void apply_option(server::ServerConfig& config, const std::string& name, py::handle value) {
+  if (name == "bind" && !py::isinstance<py::str>(value)) {
+    for (py::handle b : value) apply_option(config, name, b);
+    return;
+  }
+  if (auto e = server::set_option(config, name, option_text(value))) throw py::value_error(*e);
+}
+
+// CPython needs to know about fork() to reset its locks and run
+// os.register_at_fork hooks (PyOS_BeforeFork and friends, PEP 3.7+);
+// PyPy's cpyext only offers PyOS_AfterFork for the child.
+server::ProcessHooks fork_hooks() {
+  auto state = std::make_shared<PyGILState_STATE>();
+  server::ProcessHooks h;
+  h.before_fork = [state] {
+    *state = PyGILState_Ensure();
+#ifndef PYPY_VERSION
+    PyOS_BeforeFork();
+#endif
+  };
+  h.after_fork_parent = [state] {
+#ifndef PYPY_VERSION
+    PyOS_AfterFork_Parent();
+#endif
+    PyGILState_Release(*state);
+  };
+  h.after_fork_child = [state] {
+#ifndef PYPY_VERSION
+    PyOS_AfterFork_Child();
+#else
+    PyOS_AfterFork();
+#endif
+    PyGILState_Release(*state);
+  };
+  return h;
+}
+
+}  // namespace
+
+int serve(py::object app, const py::kwargs& options) {
+  server::ServerConfig config;
+  std::string native;
+  for (auto [key, value] : options) {
+    const auto name = key.cast<std::string>();
+    if (value.is_none()) continue;
+    if (name == "native") {
+      native = value.cast<std::string>();
+      continue;
+    }
+    apply_option(config, name, value);
+  }
+  server::HandlerFactory factory;
+  if (!native.empty()) {
+    if (!app.is_none()) throw py::value_error("give either an app or native, not both");
+    if (!server::make_native_handler(native))
+      throw py::value_error("native: not hello or echo: " + native);
+    factory = [native] { return server::make_native_handler(native); };
+  } else {
+    if (app.is_none() || PyCallable_Check(app.ptr()) == 0)
+      throw py::type_error("app must be a WSGI callable");
+    WsgiOptions wsgi;
+    wsgi.threads = config.threads;
+    wsgi.multiprocess = config.workers > 1;
+    // The handler is made in each worker after fork; it holds Python objects,
+    // so it is made (and later destroyed) with the GIL.
+    auto held = std::make_shared<py::object>(app);
+    factory = [held, wsgi]() -> std::shared_ptr<server::Handler> {
+      py::gil_scoped_acquire gil;
+      return std::make_shared<WsgiHandler>(*held, wsgi);
+    };
+    // `held` must be dropped under the GIL too: keep it alive here, where we
+    // hold it again after the server stops.
+    int rc = 0;
+    try {
+      py::gil_scoped_release unlocked;
+      rc = server::serve(config, factory, fork_hooks());
+      factory = nullptr;
+    } catch (const std::system_error& e) {
+      PyErr_SetObject(PyExc_OSError, py::make_tuple(e.code().value(), e.what()).ptr());
+      throw py::error_already_set();
+    }
+    return rc;
+  }
+  try {
+    py::gil_scoped_release unlocked;
+    return server::serve(config, factory, fork_hooks());
+  } catch (const std::system_error& e) {
+    PyErr_SetObject(PyExc_OSError, py::make_tuple(e.code().value(), e.what()).ptr());
+    throw py::error_already_set();
+  }
+}
+
+py::list option_table() {
+  py::list out;
+  for (const server::OptionSpec& o : server::option_table()) {
+    out.append(py::make_tuple(std::string(o.name), std::string(o.flag), std::string(o.metavar),
+                              std::string(o.help), o.repeatable));
+  }
+  return out;
+}
+
+}  // namespace anvil::python

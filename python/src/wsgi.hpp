@@ -1,0 +1,165 @@
+// anvil's WSGI handler (PEP 3333): builds environ from the parser's spans,
+// calls the app, and writes what it returns through anvil::server::Exchange.
+//
+// Contract:
+//  * Every Python object is created, copied and destroyed with the GIL held.
+//    Python objects are cached per WsgiHandler (one per worker), never in
+//    statics.
+//  * threads == 1: handle() runs the app on the loop thread (taking the GIL);
+//    a response whose body is produced piece by piece is pumped from write
+//    completions, so the loop keeps serving other connections meanwhile.
+//    threads > 1: handle() only queues the exchange (no GIL on the loop
+//    thread); N Python threads run the app and block (GIL released) on writes.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <pybind11/pybind11.h>
+
+#include "anvil/server/handler.hpp"
+
+namespace anvil::python {
+
+namespace py = pybind11;
+using server::Exchange;
+
+struct WsgiOptions {
+  int threads = 1;
+  bool multiprocess = false;
+};
+
+class WsgiHandler;
+
+// The state of one request, shared by the StartResponse and Input objects
+// handed to the app and by the response pump. Its Python references are
+// dropped by release() under the GIL; the destructor takes the GIL only if
+// some were left (a callback dropped without being run).
+class Transaction : public std::enable_shared_from_this<Transaction> {
+ public:
+  Transaction(WsgiHandler& handler, std::shared_ptr<Exchange> ex, bool async);
+  ~Transaction();
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  // GIL held. Builds environ, calls the app, and starts sending its answer.
+  void run();
+
+  // --- start_response and write() (GIL held) --------------------------------
+  // Returns the write() callable; throws (py::error_already_set or a
+  // pybind11 exception) as PEP 3333 asks: a second call without exc_info, or
+  // exc_info after the head went out (re-raised).
+  void start_response(py::handle status, py::handle headers, py::handle exc_info);
+  void write_callable(py::handle data);
+
+  // --- wsgi.input (GIL held) --------------------------------------------------
+  Exchange* exchange() const noexcept { return finished_ ? nullptr : ex_.get(); }
+
+ private:
+  friend class WsgiHandler;
+  enum class Kind : std::uint8_t { list, file, iterator };
+
+  bool check_head_set();
+  void send_list(py::handle seq);
+  bool try_send_file(py::handle result);
+  void pump();
+  void on_written(std::error_code ec);
+  bool write_piece(py::handle bytes, bool last);
+  void wait(const std::shared_ptr<struct Completion>& c);
+  void fail(std::string_view where);
+  void finish_ok();
+  void close_iterable();
+  void release();
+  bool restart_with_length(std::uint64_t length);
+  bool apply_head();
+
+  WsgiHandler& handler_;
+  std::shared_ptr<Exchange> ex_;
+  bool async_;
+  bool finished_ = false;
+  bool called_ = false;      // start_response was called
+  bool head_error_ = false;  // status/headers rejected: answer 500
+  bool has_length_ = false;  // the app gave Content-Length
+  bool wrote_ = false;       // write() or a body piece has gone to the core
+  std::string status_;
+  std::vector<std::pair<std::string, std::string>> headers_;
+  std::string head_error_text_;
+
+  py::object result_;     // what the app returned (close() target)
+  py::object iterator_;   // iter(result_)
+  py::object in_flight_;  // bytes of the write not yet completed
+  py::object file_;       // file wrapper being sent with sendfile
+};
+
+// handler.Handler for WSGI; one per worker, made after fork.
+class WsgiHandler : public server::Handler, public std::enable_shared_from_this<WsgiHandler> {
+ public:
+  // GIL held.
+  WsgiHandler(py::object app, const WsgiOptions& options);
+  ~WsgiHandler() override;
+
+  void handle(std::shared_ptr<Exchange> exchange) override;
+  void stop() override;
+
+  // GIL held. A new environ dict for the exchange (wsgi.input included).
+  py::dict build_environ(Exchange& ex, const std::shared_ptr<Transaction>& t);
+  const py::object& app() const noexcept { return app_; }
+  const py::object& file_wrapper_type() const noexcept { return file_wrapper_; }
+  // GIL held: log the current Python error (traceback) to stderr, with context.
+  void log_error(std::string_view context);
+
+ private:
+  struct HeaderKey {
+    py::object key;  // null: the field is not put in environ
+    bool content_type = false;
+  };
+  struct CachedText {
+    std::string text;
+    py::object value;
+  };
+
+  const HeaderKey& header_key(std::string_view name);
+  py::object method_object(std::string_view method);
+  static py::object cached(CachedText& c, std::string_view text);
+  void run_threads();
+  void thread_main();
+
+  py::object app_;
+  WsgiOptions options_;
+  py::dict template_;
+  py::object file_wrapper_;
+  py::object input_type_;
+  // Interned environ keys.
+  py::object k_method_, k_path_, k_query_, k_protocol_, k_server_name_, k_server_port_,
+      k_remote_addr_, k_remote_port_, k_content_type_, k_content_length_, k_input_;
+  py::object http11_, http10_, empty_;
+  std::vector<std::pair<std::string, py::object>> methods_;
+  struct NameHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::unordered_map<std::string, HeaderKey, NameHash, std::equal_to<>> header_keys_;
+  CachedText remote_addr_, server_name_, server_port_, remote_port_;
+
+  // --threads N: requests handed from the loop thread to Python threads.
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Exchange>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+// Registers StartResponse, Input and FileWrapper in the module.
+void register_wsgi_types(py::module_& m);
+
+}  // namespace anvil::python

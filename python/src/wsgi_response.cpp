@@ -1,0 +1,567 @@
+// Transaction: one request through a WSGI app (PEP 3333 "The start_response()
+// Callable", "Handling the Content-Length Header", "Error Handling") and the
+// Python types handed to the app (start_response, wsgi.input, FileWrapper).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+#include "wsgi.hpp"
+#include "wsgi_input.hpp"
+
+namespace anvil::python {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Bodies up to this size are copied into the core's own buffer, so no Python
+// reference has to outlive the call (and no GIL is needed on completion).
+constexpr std::size_t kCopyLimit = 64 * 1024;
+constexpr std::string_view kErrorBody = "Internal Server Error\n";
+
+void noop(std::error_code) {}
+
+void set_error(PyObject* type, const std::string& text) { PyErr_SetString(type, text.c_str()); }
+
+// A str whose code points are all below 256, as bytes (PEP 3333: "native
+// strings" for status and headers are latin-1).
+bool to_latin1(PyObject* s, std::string& out, const char* what) {
+  if (!PyUnicode_Check(s)) {
+    set_error(PyExc_TypeError, std::string(what) + " must be str, not " + Py_TYPE(s)->tp_name);
+    return false;
+  }
+  PyObject* b = PyUnicode_AsLatin1String(s);
+  if (b == nullptr) return false;
+  out.assign(PyBytes_AS_STRING(b), static_cast<std::size_t>(PyBytes_GET_SIZE(b)));
+  Py_DECREF(b);
+  return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
+  }
+  return true;
+}
+
+// RFC 9110 §7.6.1: hop-by-hop fields belong to the server's framing; PEP 3333
+// forbids apps from setting them. They are dropped (the core writes its own).
+bool hop_by_hop(std::string_view name) {
+  return iequals(name, "connection") || iequals(name, "keep-alive") ||
+         iequals(name, "transfer-encoding") || iequals(name, "upgrade") ||
+         iequals(name, "proxy-connection");
+}
+
+std::string_view start_error_text(server::StartError e) {
+  switch (e) {
+    case server::StartError::none:
+      return "";
+    case server::StartError::bad_status:
+      return "invalid status line (expected 'NNN reason')";
+    case server::StartError::bad_header_name:
+      return "invalid header name";
+    case server::StartError::bad_header_value:
+      return "invalid header value (control character)";
+    case server::StartError::already_sent:
+      return "the response head has already been sent";
+  }
+  return "invalid response head";
+}
+
+}  // namespace
+
+// A write's completion, waited for by a Python thread (threads > 1).
+struct Completion {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  std::error_code ec;
+  void signal(std::error_code e) {
+    {
+      std::lock_guard lock(m);
+      done = true;
+      ec = e;
+    }
+    cv.notify_one();
+  }
+};
+
+// --- Python types ------------------------------------------------------------
+
+struct StartResponse {
+  std::shared_ptr<Transaction> t;
+};
+
+struct FileWrapper {
+  py::object filelike;
+  py::ssize_t blksize;
+};
+
+// --- Transaction -------------------------------------------------------------
+
+Transaction::Transaction(WsgiHandler& handler, std::shared_ptr<Exchange> ex, bool async)
+    : handler_(handler), ex_(std::move(ex)), async_(async) {}
+
+Transaction::~Transaction() {
+  if (!result_ && !iterator_ && !in_flight_ && !file_) return;
+  if (Py_IsInitialized() == 0) return;
+  py::gil_scoped_acquire gil;
+  release();
+}
+
+void Transaction::release() {
+  result_ = py::object();
+  iterator_ = py::object();
+  in_flight_ = py::object();
+  file_ = py::object();
+}
+
+void Transaction::run() {
+  const bool stats = ex_->stats_enabled();
+  const auto t0 = stats ? Clock::now() : Clock::time_point{};
+  py::object environ;
+  try {
+    environ = handler_.build_environ(*ex_, shared_from_this());
+  } catch (py::error_already_set& e) {
+    e.restore();
+    return fail("building environ");
+  } catch (const std::exception& e) {
+    set_error(PyExc_RuntimeError, e.what());
+    return fail("building environ");
+  }
+  const auto t1 = stats ? Clock::now() : Clock::time_point{};
+  if (stats) ex_->add_stage_time(server::Stage::environ, t1 - t0);
+
+  py::object sr = py::cast(StartResponse{shared_from_this()});
+  PyObject* args[2] = {environ.ptr(), sr.ptr()};
+  PyObject* r = PyObject_Vectorcall(handler_.app().ptr(), args, 2, nullptr);
+  environ = py::object();
+  sr = py::object();
+  if (r == nullptr) return fail("calling the app");
+  result_ = py::reinterpret_steal<py::object>(r);
+
+  if (PyList_CheckExact(r) || PyTuple_CheckExact(r)) {
+    send_list(result_);
+  } else if (!try_send_file(result_)) {
+    if (PyErr_Occurred() != nullptr) return fail("sending a file");
+    PyObject* it = PyObject_GetIter(r);
+    if (it == nullptr) return fail("iterating the response");
+    iterator_ = py::reinterpret_steal<py::object>(it);
+    pump();
+  }
+  if (stats) ex_->add_stage_time(server::Stage::app, Clock::now() - t1);
+}
+
+bool Transaction::check_head_set() {
+  if (!called_) {
+    set_error(PyExc_RuntimeError, "the app returned without calling start_response");
+    return false;
+  }
+  if (head_error_) {
+    set_error(PyExc_ValueError, "start_response: " + head_error_text_);
+    return false;
+  }
+  return true;
+}
+
+bool Transaction::apply_head() {
+  std::array<server::Header, 32> small;
+  std::vector<server::Header> big;
+  std::span<const server::Header> hs;
+  if (headers_.size() <= small.size()) {
+    for (std::size_t i = 0; i < headers_.size(); ++i)
+      small[i] = {headers_[i].first, headers_[i].second};
+    hs = std::span(small.data(), headers_.size());
+  } else {
+    big.reserve(headers_.size());
+    for (const auto& [n, v] : headers_) big.push_back({n, v});
+    hs = big;
+  }
+  const server::StartError e = ex_->start(status_, hs);
+  if (e == server::StartError::none) return true;
+  head_error_text_ = std::string(start_error_text(e));
+  return false;
+}
+
+bool Transaction::restart_with_length(std::uint64_t length) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, length);
+  headers_.emplace_back("Content-Length", std::string(buf, r.ptr));
+  has_length_ = true;
+  return apply_head();
+}
+
+void Transaction::start_response(py::handle status, py::handle headers, py::handle exc_info) {
+  if (!exc_info.is_none()) {
+    if (ex_->headers_sent() || wrote_) {
+      // PEP 3333: too late to change the head; re-raise so the app unwinds.
+      if (!PyTuple_Check(exc_info.ptr()) || PyTuple_GET_SIZE(exc_info.ptr()) != 3) {
+        throw py::type_error("exc_info must be a (type, value, traceback) tuple");
+      }
+      PyObject* parts[3];
+      for (Py_ssize_t i = 0; i < 3; ++i) {
+        parts[i] = PyTuple_GET_ITEM(exc_info.ptr(), i);
+        Py_INCREF(parts[i]);
+      }
+      PyErr_Restore(parts[0], parts[1], parts[2]);
+      throw py::error_already_set();
+    }
+  } else if (called_) {
+    throw py::value_error("start_response called a second time without exc_info");
+  }
+  std::string new_status;
+  if (!to_latin1(status.ptr(), new_status, "status")) throw py::error_already_set();
+  if (!PyList_Check(headers.ptr())) {
+    throw py::type_error(std::string("headers must be a list, not ") +
+                         Py_TYPE(headers.ptr())->tp_name);
+  }
+  std::vector<std::pair<std::string, std::string>> new_headers;
+  bool has_length = false;
+  const Py_ssize_t n = PyList_GET_SIZE(headers.ptr());
+  new_headers.reserve(static_cast<std::size_t>(n) + 1);
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* item = PyList_GET_ITEM(headers.ptr(), i);
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+      throw py::type_error("each header must be a (name, value) tuple");
+    }
+    std::string name, value;
+    if (!to_latin1(PyTuple_GET_ITEM(item, 0), name, "header name") ||
+        !to_latin1(PyTuple_GET_ITEM(item, 1), value, "header value")) {
+      throw py::error_already_set();
+    }
+    if (hop_by_hop(name)) continue;
+    if (iequals(name, "content-length")) has_length = true;
+    new_headers.emplace_back(std::move(name), std::move(value));
+  }
+  called_ = true;
+  status_ = std::move(new_status);
+  headers_ = std::move(new_headers);
+  has_length_ = has_length;
+  head_error_ = !apply_head();
+  if (head_error_) throw py::value_error("start_response: " + head_error_text_);
+}
+
+void Transaction::write_callable(py::handle data) {
+  if (!check_head_set()) throw py::error_already_set();
+  if (finished_) throw py::value_error("write() after the response has finished");
+  if (!PyBytes_Check(data.ptr())) {
+    throw py::type_error(std::string("write() takes bytes, not ") + Py_TYPE(data.ptr())->tp_name);
+  }
+  if (PyBytes_GET_SIZE(data.ptr()) == 0) return;
+  wrote_ = true;
+  std::string copy(PyBytes_AS_STRING(data.ptr()),
+                   static_cast<std::size_t>(PyBytes_GET_SIZE(data.ptr())));
+  if (async_) {
+    // On the loop thread nothing can be waited for: the core queues it.
+    ex_->write(std::move(copy), noop);
+    return;
+  }
+  auto c = std::make_shared<Completion>();
+  ex_->write(std::move(copy), [c](std::error_code ec) { c->signal(ec); });
+  wait(c);
+  if (c->ec) {
+    PyErr_SetString(PyExc_OSError, ("write(): " + c->ec.message()).c_str());
+    throw py::error_already_set();
+  }
+}
+
+void Transaction::wait(const std::shared_ptr<Completion>& c) {
+  py::gil_scoped_release unlocked;
+  std::unique_lock lock(c->m);
+  c->cv.wait(lock, [&] { return c->done; });
+}
+
+void Transaction::send_list(py::handle seq) {
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq.ptr());
+  PyObject** items = PySequence_Fast_ITEMS(seq.ptr());
+  std::size_t total = 0;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    if (!PyBytes_Check(items[i])) {
+      set_error(PyExc_TypeError, std::string("the app's response items must be bytes, not ") +
+                                     Py_TYPE(items[i])->tp_name);
+      return fail("checking the response");
+    }
+    total += static_cast<std::size_t>(PyBytes_GET_SIZE(items[i]));
+  }
+  if (!check_head_set()) return fail("sending the response");
+  // PEP 3333: a server may add Content-Length when the app's whole body is
+  // known and none was given (here: a list of at most one item).
+  if (!has_length_ && !wrote_ && n <= 1 && !restart_with_length(total)) {
+    head_error_ = true;
+    return fail("sending the response");
+  }
+  finished_ = true;
+  if (total <= kCopyLimit) {
+    std::string body;
+    body.reserve(total);
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      body.append(PyBytes_AS_STRING(items[i]),
+                  static_cast<std::size_t>(PyBytes_GET_SIZE(items[i])));
+    }
+    release();
+    ex_->write(std::move(body), noop, /*last=*/true);
+    return;
+  }
+  std::vector<boost::asio::const_buffer> pieces;
+  pieces.reserve(static_cast<std::size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    if (PyBytes_GET_SIZE(items[i]) > 0) {
+      pieces.emplace_back(PyBytes_AS_STRING(items[i]),
+                          static_cast<std::size_t>(PyBytes_GET_SIZE(items[i])));
+    }
+  }
+  in_flight_ = result_;  // the pieces point into it until the write completes
+  if (async_) {
+    ex_->write(
+        pieces,
+        [self = shared_from_this()](std::error_code) {
+          py::gil_scoped_acquire gil;
+          self->release();
+        },
+        true);
+    return;
+  }
+  auto c = std::make_shared<Completion>();
+  ex_->write(
+      pieces, [c](std::error_code ec) { c->signal(ec); }, true);
+  wait(c);
+  release();
+}
+
+// wsgi.file_wrapper around a regular file with a descriptor: sendfile(2).
+bool Transaction::try_send_file(py::handle result) {
+  if (!handler_.file_wrapper_type() ||
+      Py_TYPE(result.ptr()) !=
+          reinterpret_cast<PyTypeObject*>(handler_.file_wrapper_type().ptr())) {
+    return false;
+  }
+  auto& w = result.cast<FileWrapper&>();
+  if (!py::hasattr(w.filelike, "fileno")) return false;
+  int fd = -1;
+  std::int64_t offset = 0;
+  try {
+    fd = w.filelike.attr("fileno")().cast<int>();
+    offset = py::hasattr(w.filelike, "tell") ? w.filelike.attr("tell")().cast<std::int64_t>()
+                                             : static_cast<std::int64_t>(::lseek(fd, 0, SEEK_CUR));
+  } catch (py::error_already_set&) {
+    PyErr_Clear();  // io.UnsupportedOperation etc.: iterate it instead
+    return false;
+  } catch (const py::cast_error&) {
+    return false;
+  }
+  struct stat st {};
+  if (fd < 0 || offset < 0 || ::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (!check_head_set()) {
+    fail("sending a file");
+    return true;
+  }
+  std::uint64_t count = st.st_size > offset ? static_cast<std::uint64_t>(st.st_size - offset) : 0;
+  if (has_length_) {
+    for (const auto& [name, value] : headers_) {
+      std::uint64_t given = 0;
+      if (iequals(name, "content-length") &&
+          std::from_chars(value.data(), value.data() + value.size(), given).ec == std::errc{}) {
+        count = std::min(count, given);
+      }
+    }
+  } else if (!wrote_ && !restart_with_length(count)) {
+    head_error_ = true;
+    fail("sending a file");
+    return true;
+  }
+  finished_ = true;
+  file_ = result_;  // keeps the descriptor open until the send completes
+  if (async_) {
+    ex_->send_file(
+        fd, static_cast<std::uint64_t>(offset), count,
+        [self = shared_from_this()](std::error_code) {
+          py::gil_scoped_acquire gil;
+          self->close_iterable();
+          self->release();
+        },
+        true);
+    return true;
+  }
+  auto c = std::make_shared<Completion>();
+  ex_->send_file(
+      fd, static_cast<std::uint64_t>(offset), count, [c](std::error_code ec) { c->signal(ec); },
+      true);
+  wait(c);
+  close_iterable();
+  release();
+  return true;
+}
+
+bool Transaction::write_piece(py::handle bytes, bool last) {
+  const char* p = PyBytes_AS_STRING(bytes.ptr());
+  const auto n = static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr()));
+  const std::array<boost::asio::const_buffer, 1> piece{boost::asio::const_buffer(p, n)};
+  in_flight_ = py::reinterpret_borrow<py::object>(bytes);
+  if (async_) {
+    ex_->write(
+        piece,
+        [self = shared_from_this()](std::error_code ec) {
+          py::gil_scoped_acquire gil;
+          self->on_written(ec);
+        },
+        last);
+    return true;
+  }
+  auto c = std::make_shared<Completion>();
+  ex_->write(
+      piece, [c](std::error_code ec) { c->signal(ec); }, last);
+  wait(c);
+  in_flight_ = py::object();
+  return !c->ec;
+}
+
+void Transaction::on_written(std::error_code ec) {
+  in_flight_ = py::object();
+  if (ec) {
+    // The client went away: nobody to answer, but close() is still owed.
+    finished_ = true;
+    close_iterable();
+    release();
+    return;
+  }
+  pump();
+}
+
+// Sends the iterator's items one by one (PEP 3333: a block is fully
+// transmitted before the next one is asked for).
+void Transaction::pump() {
+  for (;;) {
+    PyObject* item = PyIter_Next(iterator_.ptr());
+    if (item == nullptr) {
+      if (PyErr_Occurred() != nullptr) return fail("iterating the response");
+      return finish_ok();
+    }
+    py::object piece = py::reinterpret_steal<py::object>(item);
+    if (!PyBytes_Check(item)) {
+      set_error(PyExc_TypeError, std::string("the app's response items must be bytes, not ") +
+                                     Py_TYPE(item)->tp_name);
+      return fail("iterating the response");
+    }
+    if (PyBytes_GET_SIZE(item) == 0)
+      continue;  // PEP 3333: empty items send nothing, not even the head
+    if (!check_head_set()) return fail("iterating the response");
+    wrote_ = true;
+    if (async_) {
+      write_piece(piece, false);
+      return;  // on_written() goes on
+    }
+    if (!write_piece(piece, false)) {
+      finished_ = true;
+      close_iterable();
+      release();
+      return;
+    }
+  }
+}
+
+void Transaction::finish_ok() {
+  if (!check_head_set()) return fail("finishing the response");
+  if (!has_length_ && !wrote_ && !restart_with_length(0)) {
+    head_error_ = true;
+    return fail("finishing the response");
+  }
+  close_iterable();
+  if (PyErr_Occurred() != nullptr) return fail("closing the response iterable");
+  finished_ = true;
+  release();
+  ex_->finish();
+}
+
+void Transaction::close_iterable() {
+  if (!result_) return;
+  py::object r = std::move(result_);
+  if (!PyObject_HasAttrString(r.ptr(), "close")) return;
+  PyObject* out = PyObject_CallMethod(r.ptr(), "close", nullptr);
+  if (out == nullptr) return;  // the error stays set for the caller
+  Py_DECREF(out);
+}
+
+// An exception in the app, its iteration or close(): 500 when nothing has
+// gone out yet, else the connection is closed mid-response. The worker goes on.
+void Transaction::fail(std::string_view where) {
+  {
+    std::string context(where);
+    const parser::Message& m = ex_->request();
+    context.append(" for ").append(m.method).append(" ").append(m.target);
+    handler_.log_error(context);
+  }
+  close_iterable();
+  if (PyErr_Occurred() != nullptr) handler_.log_error("closing the response iterable");
+  const bool was_finished = finished_;
+  finished_ = true;
+  release();
+  if (was_finished) return;
+  if (ex_->headers_sent() || wrote_) {
+    ex_->abort();
+    return;
+  }
+  static constexpr std::array<server::Header, 2> kHead{{
+      {"Content-Type", "text/plain"},
+      {"Content-Length", "22"},
+  }};
+  static_assert(kErrorBody.size() == 22);
+  if (ex_->start("500 Internal Server Error", kHead) != server::StartError::none) {
+    ex_->abort();
+    return;
+  }
+  ex_->write(std::string(kErrorBody), noop, /*last=*/true);
+}
+
+// --- registration ------------------------------------------------------------
+
+void register_wsgi_types(py::module_& m) {
+  py::class_<StartResponse>(m, "StartResponse", "PEP 3333 start_response for one request.")
+      .def(
+          "__call__",
+          [](py::object self, py::handle status, py::handle headers, py::handle exc_info) {
+            self.cast<StartResponse&>().t->start_response(status, headers, exc_info);
+            return self.attr("write");
+          },
+          py::arg("status"), py::arg("headers"), py::arg("exc_info") = py::none())
+      .def(
+          "write", [](StartResponse& s, py::handle data) { s.t->write_callable(data); },
+          py::arg("data"));
+
+  py::class_<Input>(m, "Input", "wsgi.input: the request body, never read past its end.")
+      .def("read", &Input::read, py::arg("size") = py::none())
+      .def("readline", &Input::readline, py::arg("size") = py::none())
+      .def("readlines", &Input::readlines, py::arg("hint") = py::none())
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", &Input::next);
+
+  py::class_<FileWrapper>(
+      m, "FileWrapper",
+      "wsgi.file_wrapper: sent with sendfile(2) when the file has a descriptor, "
+      "else read in blksize pieces.")
+      .def(py::init([](py::object filelike, py::ssize_t blksize) {
+             if (blksize <= 0) blksize = 8192;
+             return FileWrapper{std::move(filelike), blksize};
+           }),
+           py::arg("filelike"), py::arg("blksize") = 8192)
+      .def_readonly("filelike", &FileWrapper::filelike)
+      .def_readonly("blksize", &FileWrapper::blksize)
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__",
+           [](FileWrapper& w) {
+             py::object data = w.filelike.attr("read")(w.blksize);
+             if (!py::isinstance<py::bytes>(data) || PyBytes_GET_SIZE(data.ptr()) == 0)
+               throw py::stop_iteration();
+             return data;
+           })
+      .def("close", [](FileWrapper& w) {
+        if (py::hasattr(w.filelike, "close")) w.filelike.attr("close")();
+      });
+}
+
+}  // namespace anvil::python
