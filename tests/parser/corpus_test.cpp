@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -77,8 +78,9 @@ std::string mask_error_code(const std::string& json) {
   for (std::string line; std::getline(in, line);) {
     if (line.rfind(kErrorPrefix, 0) == 0) {
       auto end = line.find('"', kErrorPrefix.size());
-      if (end != std::string::npos)
-        line.replace(kErrorPrefix.size(), end - kErrorPrefix.size(), "-");
+      if (end != std::string::npos) {
+        line = std::string(kErrorPrefix) + "-" + line.substr(end);
+      }
     }
     out += line + "\n";
   }
@@ -138,6 +140,11 @@ struct Param {
   std::size_t index;
   ParserKind kind;
 };
+
+// gtest prints a failing parameter with this instead of its bytes.
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << corpus().cases[p.index].name << " with " << name_of(p.kind);
+}
 
 std::vector<Param> all_params() {
   std::vector<Param> params;

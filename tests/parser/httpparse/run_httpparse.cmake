@@ -2,6 +2,7 @@
 # standard input instead), then checks the exit status against EXIT and, when
 # EXPECTED is given, standard output against that file (or "regex:RE"); on a usage error
 # (64) standard output must be empty and standard error one line.
+cmake_minimum_required(VERSION 3.25)
 string(REPLACE "|" ";" args "${ARGS}")
 set(stdin_args)
 if("--stdin" IN_LIST args)
