@@ -16,7 +16,7 @@ quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DPYTHON_EXECUTABLE=/usr/bin/python3 >/dev/null
 fi
 cmake --build "$build" -j"${JOBS:-2}" --target parser_bench
 

@@ -25,7 +25,7 @@ build=${ANVIL_FUZZ_BUILD_DIR:-$root/build-fuzz}
 if [ ! -f "$build/CMakeCache.txt" ]; then
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
-    -DANVIL_FUZZ=ON -DANVIL_BUILD_BENCH=OFF >/dev/null
+    -DANVIL_FUZZ=ON -DANVIL_BUILD_BENCH=OFF -DPYTHON_EXECUTABLE=/usr/bin/python3 >/dev/null
 fi
 cmake --build "$build" -j"${JOBS:-2}" --target parser_fuzz
 
