@@ -38,6 +38,7 @@ cp "$here"/corpus/* "$work"/
 echo "fuzzing for ${seconds}s (corpus copy: $work, findings: $artifacts)"
 status=0
 "$build/bin/parser_fuzz" "$work" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+  -dict="$here/http.dict" \
   -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" "$@" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "parser_fuzz: FINDING (exit $status); reproducer(s):" >&2
