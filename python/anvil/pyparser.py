@@ -102,6 +102,11 @@ class RequestParser:
         return self._head
 
     @property
+    def expect_continue_pending(self):
+        """A head with Expect: 100-continue whose body has not all arrived."""
+        return self._head is not None and self._head[7]
+
+    @property
     def error(self):
         return None if self._error is None else (self._error.status, self._error.code)
 
