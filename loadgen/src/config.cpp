@@ -106,7 +106,10 @@ bool is_flag(std::string_view name) {
 std::string apply(Config& c, std::string_view name, std::string_view value, bool& saw_requests,
                   bool& saw_duration, bool& saw_warmup, bool& saw_warmup_duration) {
   auto bad = [&](std::string_view what) {
-    return std::string(name) + ": " + std::string(what) + " (got '" + std::string(value) + "')";
+    std::string shown(value);
+    for (char& ch : shown)  // the message stays one line, whatever was typed
+      if (static_cast<unsigned char>(ch) < 0x20) ch = '?';
+    return std::string(name) + ": " + std::string(what) + " (got '" + shown + "')";
   };
   if (name == "-t" || name == "--threads") {
     auto v = parse_number<int>(value);

@@ -403,9 +403,9 @@ class Worker {
     if (c.have > 0 && pos > 0) std::memmove(c.buf.data(), data + pos, c.have);
   }
 
-  void on_response(Conn& c, std::int64_t t) {
+  void on_response(Conn& c, std::int64_t t, bool peer_closed = false) {
     const auto& msg = c.parser->message();
-    const bool keep = msg.keep_alive && !sh_.cfg.close;
+    const bool keep = msg.keep_alive && !sh_.cfg.close && !peer_closed;
     record(c, t, msg.status);
     c.in_response = false;
     if (!keep) {
@@ -479,13 +479,8 @@ class Worker {
     if (c.pending == 0) return close_conn(c);  // an idle keep-alive connection closed
     const auto step = c.parser->finish(std::string_view(c.buf.data(), c.have));
     if (step.event == parser::Event::done && !c.interim) {
-      on_response(c, now_ns());
-      if (c.fd >= 0) {  // on_response() keeps a keep-alive connection: it is gone
-        if (c.pending > 0) fail_pending(c, ErrorKind::reset);
-        close_conn(c);
-        next_request(c);
-      }
-      return;
+      // The body ended with the connection (RFC 9112 §6.3 rule 8).
+      return on_response(c, now_ns(), /*peer_closed=*/true);
     }
     // Cut inside a response is a malformed response; before it began, a reset.
     broken(c, c.in_response || c.have > 0 ? ErrorKind::malformed : ErrorKind::reset);
