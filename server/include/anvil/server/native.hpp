@@ -1,6 +1,7 @@
 // Native C++ handlers served by `anvil-native` and `python3 -m anvil --native`:
 // the no-Python baseline. hello: 200, "Hello, World!" (13 bytes, text/plain);
-// echo: 200 with the request body (application/octet-stream).
+// echo: 200 with the request body (application/octet-stream); sleep (tests):
+// GET /?ms=N answers "slept N ms in pid P" from a helper thread after N ms.
 #pragma once
 
 #include <memory>

@@ -91,7 +91,7 @@ struct OptionSpec {
   std::string_view flag;     // "--max-body-size"
   std::string_view metavar;  // "BYTES"; "" for a switch
   std::string_view help;
-  bool repeatable = false;   // --bind
+  bool repeatable = false;  // --bind
 };
 std::span<const OptionSpec> option_table();
 

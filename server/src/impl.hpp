@@ -1,0 +1,152 @@
+// Internals of one worker's server: listeners, the connection list, pooled
+// per-connection resources, the Date cache, statistics and the access log.
+// Everything here lives on the loop thread unless marked otherwise.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <ctime>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "anvil/parser/parser.hpp"
+#include "anvil/server/server.hpp"
+
+namespace anvil::server {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+class Connection;
+
+// Binds and listens (non-blocking, close-on-exec); fills in the real port.
+// Throws std::system_error.
+int open_listener(Bind& bind, int backlog, std::chrono::seconds defer_accept);
+
+// "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 §5.6.7), re-formatted only when
+// the second changes.
+class DateCache {
+ public:
+  std::string_view get() noexcept;
+  // Access log time, "[10/Oct/2000:13:55:36 +0000]".
+  std::string_view log_time() noexcept;
+
+ private:
+  std::time_t second_ = -1;
+  std::time_t log_second_ = -1;
+  char text_[40] = {};
+  char log_text_[40] = {};
+  std::size_t size_ = 0;
+  std::size_t log_size_ = 0;
+};
+
+// One output piece: bytes in memory, bytes in the connection's scratch string
+// (by offset: it may grow), or a file range for sendfile(2).
+struct Segment {
+  enum class Kind : std::uint8_t { memory, scratch, file };
+  Kind kind = Kind::memory;
+  int fd = -1;
+  const char* data = nullptr;
+  std::uint64_t offset = 0;  // scratch offset or file offset
+  std::uint64_t size = 0;
+};
+
+// Buffers, parser and vectors of a connection, reused across connections so
+// that accepting one allocates nothing once the pool is warm.
+struct Resources {
+  std::unique_ptr<parser::Parser> parser;
+  std::unique_ptr<char[]> in;
+  std::size_t in_cap = 0;
+  parser::Message request;
+  std::string scratch;
+  std::vector<Segment> segments;
+  std::vector<iovec> iov;
+  std::deque<std::string> owned;
+  std::vector<std::pair<std::size_t, WriteCallback>> callbacks;
+  std::string remote_text;
+};
+
+struct Listener {
+  int fd = -1;
+  BoundAddress address;
+  std::unique_ptr<asio::posix::stream_descriptor> descriptor;
+  bool waiting = false;  // an async_wait for a connection is pending
+};
+
+class Server::Impl {
+ public:
+  Impl(const ServerConfig& config, std::shared_ptr<Handler> handler);
+  ~Impl();
+
+  void bind_all();
+  void adopt(std::span<const int> fds);
+  void run();
+  void stop(bool graceful);  // thread-safe
+
+  // For connections (loop thread).
+  std::unique_ptr<Resources> acquire();
+  void release(std::unique_ptr<Resources> r);
+  void link(Connection* c) noexcept;
+  void unlink(Connection* c) noexcept;
+  bool draining() const noexcept { return draining_; }
+  void log_access(const Connection& c, int status, std::uint64_t bytes);
+  void add_stage(Stage s, std::chrono::nanoseconds t) noexcept {
+    stage_ns_[static_cast<std::size_t>(s)].fetch_add(static_cast<std::uint64_t>(t.count()),
+                                                     std::memory_order_relaxed);
+  }
+  void count_request() noexcept { requests_.fetch_add(1, std::memory_order_relaxed); }
+  StatsSnapshot stats() const;
+
+  const ServerConfig config;
+  std::shared_ptr<Handler> handler;
+  DateCache date;
+  std::vector<Listener> listeners;
+  std::vector<BoundAddress> addresses;
+  std::atomic<std::size_t> connections{0};
+
+ private:
+  void start_listeners();
+  void accept_on(Listener& l);
+  void wait_accept(Listener& l);
+  void pause_accepting(std::chrono::milliseconds backoff);
+  void resume_accepting();
+  void schedule_tick();
+  void on_tick();
+  void begin_stop(bool graceful);
+  void maybe_finish_stop();
+
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  Connection* head_ = nullptr;  // intrusive list of open connections
+  std::vector<std::unique_ptr<Resources>> pool_;
+  bool accepting_paused_ = false;
+  bool backoff_pending_ = false;
+  bool draining_ = false;
+  bool stopping_ = false;
+  Clock::duration tick_period_;
+  int access_fd_ = -1;
+  bool own_access_fd_ = false;
+  std::array<std::atomic<std::uint64_t>, kStageCount> stage_ns_{};
+  std::atomic<std::uint64_t> requests_{0};
+  std::string log_line_;
+
+ public:
+  // Declared last so it is destroyed first: handlers still queued in it own
+  // connections, whose destructors use the members above.
+  asio::io_context io{1};
+  asio::steady_timer tick{io};
+  asio::steady_timer backoff{io};
+  asio::steady_timer graceful_timer{io};
+};
+
+}  // namespace anvil::server

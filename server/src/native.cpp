@@ -1,0 +1,157 @@
+// The native handlers: the no-Python baseline (hello, echo) and `sleep`, a
+// test handler that answers from another thread after a delay (exercises the
+// cross-thread Exchange path and graceful drain).
+#include "anvil/server/native.hpp"
+
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace anvil::server {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr std::string_view kHello = "Hello, World!";
+
+class HelloHandler final : public Handler {
+ public:
+  void handle(std::shared_ptr<Exchange> ex) override {
+    static constexpr Header kHeaders[] = {{"Content-Type", "text/plain"}, {"Content-Length", "13"}};
+    ex->start("200 OK", kHeaders);
+    const asio::const_buffer body(kHello.data(), kHello.size());
+    ex->write({&body, 1}, {}, true);
+  }
+};
+
+class EchoHandler final : public Handler {
+ public:
+  void handle(std::shared_ptr<Exchange> ex) override {
+    if (ex->body_buffered()) {
+      // The body stays in the connection's buffer until the response is out.
+      const std::string_view body = ex->buffered_body();
+      respond(*ex, body.size());
+      const asio::const_buffer b(body.data(), body.size());
+      ex->write({&b, 1}, {}, true);
+      return;
+    }
+    // Expect: 100-continue: read on demand (this blocks the loop thread until
+    // the body is in, bounded by the body timeout; echo is a test handler).
+    std::string body;
+    char buf[16 * 1024];
+    for (;;) {
+      const BodyRead r = ex->read_body(buf, sizeof buf);
+      if (r.error != BodyError::none) {
+        ex->abort();
+        return;
+      }
+      if (r.n == 0) break;
+      body.append(buf, r.n);
+    }
+    respond(*ex, body.size());
+    ex->write(std::move(body), {}, true);
+  }
+
+ private:
+  static void respond(Exchange& ex, std::size_t size) {
+    char length[24];
+    auto [end, ec] = std::to_chars(length, length + sizeof length, size);
+    const Header headers[] = {{"Content-Type", "application/octet-stream"},
+                              {"Content-Length", std::string_view(length, end - length)}};
+    ex.start("200 OK", headers);
+  }
+};
+
+// GET /?ms=N: waits N milliseconds (default 1000, at most 60000) on a helper
+// thread, then answers "slept N ms in pid P\n" from that thread.
+class SleepHandler final : public Handler {
+ public:
+  SleepHandler() : thread_([this] { loop(); }) {}
+  ~SleepHandler() override { stop(); }
+
+  void handle(std::shared_ptr<Exchange> ex) override {
+    const auto ms = parse_ms(ex->request().target);
+    {
+      std::lock_guard lk(m_);
+      queue_.push_back({std::move(ex), ms});
+    }
+    cv_.notify_one();
+  }
+
+  void stop() override {
+    {
+      std::lock_guard lk(m_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  struct Job {
+    std::shared_ptr<Exchange> ex;
+    int ms;
+  };
+
+  static int parse_ms(std::string_view target) {
+    const auto q = target.find("ms=");
+    int ms = 1000;
+    if (q != std::string_view::npos) {
+      const char* b = target.data() + q + 3;
+      std::from_chars(b, target.data() + target.size(), ms);
+    }
+    return std::clamp(ms, 0, 60000);
+  }
+
+  void loop() {
+    std::unique_lock lk(m_);
+    for (;;) {
+      cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, nothing left
+      Job job = std::move(queue_.front());
+      queue_.pop_front();
+      lk.unlock();
+      std::this_thread::sleep_for(std::chrono::milliseconds(job.ms));
+      answer(*job.ex, job.ms);
+      job.ex.reset();
+      lk.lock();
+    }
+  }
+
+  static void answer(Exchange& ex, int ms) {
+    std::string body =
+        "slept " + std::to_string(ms) + " ms in pid " + std::to_string(::getpid()) + "\n";
+    const std::string length = std::to_string(body.size());
+    const Header headers[] = {{"Content-Type", "text/plain"}, {"Content-Length", length}};
+    ex.start("200 OK", headers);
+    ex.write(std::move(body), {}, true);
+  }
+
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+constexpr std::array<std::string_view, 3> kNames = {"hello", "echo", "sleep"};
+
+}  // namespace
+
+std::shared_ptr<Handler> make_native_handler(std::string_view name) {
+  if (name == "hello") return std::make_shared<HelloHandler>();
+  if (name == "echo") return std::make_shared<EchoHandler>();
+  if (name == "sleep") return std::make_shared<SleepHandler>();
+  return nullptr;
+}
+
+std::span<const std::string_view> native_handler_names() noexcept { return kNames; }
+
+}  // namespace anvil::server

@@ -1,0 +1,512 @@
+// Server::Impl: listeners, the accept loop, the timeout tick, graceful stop.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <system_error>
+
+#include <boost/asio/post.hpp>
+
+#include "connection.hpp"
+#include "impl.hpp"
+
+namespace anvil::server {
+namespace {
+
+constexpr std::size_t kInitialBuffer = 16 * 1024;
+constexpr std::size_t kPooledBufferMax = 256 * 1024;
+constexpr std::size_t kPoolSize = 256;
+constexpr int kAcceptBatch = 64;
+constexpr std::chrono::milliseconds kAcceptBackoff{100};
+
+[[noreturn]] void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+void set_int_option(int fd, int level, int name, int value, const std::string& what) {
+  if (::setsockopt(fd, level, name, &value, sizeof value) != 0) throw_errno(what);
+}
+
+constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+// Access-log fields are quoted; keep a quote, backslash or control byte from
+// forging log lines (as Apache's mod_log_config escapes them).
+void append_escaped(std::string& out, std::string_view v) {
+  for (unsigned char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+}
+
+std::string_view find_field(const parser::Message& m, std::string_view name) {
+  for (const auto& f : m.fields) {
+    if (f.name.size() != name.size()) continue;
+    bool same = true;
+    for (std::size_t i = 0; i < name.size() && same; ++i) {
+      same = (f.name[i] | 0x20) == name[i];
+    }
+    if (same) return f.value;
+  }
+  return {};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+
+int open_listener(Bind& bind, int backlog, std::chrono::seconds defer_accept) {
+  const std::string what = "bind " + bind.to_string();
+  if (bind.kind == Bind::Kind::unix_socket) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw_errno(what);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, bind.path.c_str(), bind.path.size() + 1);
+    // A socket file left by an earlier run would make bind fail (as gunicorn,
+    // remove it; anything that is not a socket is left alone).
+    struct stat st {};
+    if (::lstat(bind.path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(bind.path.c_str());
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, backlog) != 0) {
+      const int e = errno;
+      ::close(fd);
+      errno = e;
+      throw_errno(what);
+    }
+    return fd;
+  }
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const bool v6 = bind.host.find(':') != std::string::npos;
+  if (v6) {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(bind.port);
+    if (::inet_pton(AF_INET6, bind.host.c_str(), &a->sin6_addr) != 1) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument), what);
+    }
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_port = htons(bind.port);
+    if (::inet_pton(AF_INET, bind.host.c_str(), &a->sin_addr) != 1) {
+      throw std::system_error(std::make_error_code(std::errc::invalid_argument), what);
+    }
+    len = sizeof *a;
+  }
+  const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw_errno(what);
+  try {
+    set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1, what);
+    // [::] must not also take 0.0.0.0: both may be bound side by side.
+    if (v6) set_int_option(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1, what);
+    // Accepted sockets inherit TCP_NODELAY from the listener on Linux (the
+    // child socket is cloned from it), which saves a setsockopt per connection.
+    set_int_option(fd, IPPROTO_TCP, TCP_NODELAY, 1, what);
+    // Wake up for a connection only when its first bytes are there (as
+    // nginx's `deferred`): the first recv then never finds nothing.
+    if (defer_accept.count() > 0) {
+      set_int_option(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, static_cast<int>(defer_accept.count()),
+                     what);
+    }
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) throw_errno(what);
+    if (::listen(fd, backlog) != 0) throw_errno(what);
+    sockaddr_storage actual{};
+    socklen_t alen = sizeof actual;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&actual), &alen) != 0) throw_errno(what);
+    bind.port = v6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&actual)->sin6_port)
+                   : ntohs(reinterpret_cast<sockaddr_in*>(&actual)->sin_port);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  return fd;
+}
+
+std::string_view DateCache::get() noexcept {
+  const std::time_t now = std::time(nullptr);
+  if (now != second_) {
+    second_ = now;
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    // RFC 9110 §5.6.7 IMF-fixdate; formatted by hand, independent of locale.
+    const int n = std::snprintf(text_, sizeof text_, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                                kDays[tm.tm_wday], tm.tm_mday, kMonths[tm.tm_mon],
+                                tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    size_ = n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  return {text_, size_};
+}
+
+std::string_view DateCache::log_time() noexcept {
+  const std::time_t now = std::time(nullptr);
+  if (now != log_second_) {
+    log_second_ = now;
+    std::tm tm{};
+    ::localtime_r(&now, &tm);
+    const long off = tm.tm_gmtoff / 60;
+    const int n =
+        std::snprintf(log_text_, sizeof log_text_, "[%02d/%s/%04d:%02d:%02d:%02d %c%02ld%02ld]",
+                      tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                      tm.tm_sec, off < 0 ? '-' : '+', std::labs(off) / 60, std::labs(off) % 60);
+    log_size_ = n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  return {log_text_, log_size_};
+}
+
+// ---------------------------------------------------------------------------
+
+Server::Impl::Impl(const ServerConfig& c, std::shared_ptr<Handler> h)
+    : config(c), handler(std::move(h)) {
+  if (!handler) throw std::invalid_argument("anvil: no handler");
+  // A write to a closed socket must be an EPIPE error, not the end of the
+  // process: writev and sendfile take no MSG_NOSIGNAL. (CPython ignores
+  // SIGPIPE at start-up for the same reason.)
+  std::signal(SIGPIPE, SIG_IGN);
+  if (config.binds.empty()) const_cast<ServerConfig&>(config).binds.push_back(Bind{});
+  // The tick checks deadlines: a quarter of the shortest timeout, at most 1 s.
+  Seconds shortest = std::min({config.header_timeout, config.body_timeout, config.write_timeout});
+  if (config.keepalive.count() > 0) shortest = std::min(shortest, config.keepalive);
+  tick_period_ = std::clamp(std::chrono::duration_cast<Clock::duration>(shortest / 4),
+                            Clock::duration(std::chrono::milliseconds(10)),
+                            Clock::duration(std::chrono::seconds(1)));
+  if (config.access_log == "-") {
+    access_fd_ = STDOUT_FILENO;
+  } else if (!config.access_log.empty()) {
+    access_fd_ = ::open(config.access_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (access_fd_ < 0) throw_errno("open access log " + config.access_log);
+    own_access_fd_ = true;
+  }
+}
+
+Server::Impl::~Impl() {
+  // Close everything, then let the aborted handlers run so that connections
+  // release themselves while the members they use still exist.
+  for (auto& l : listeners) {
+    if (l.descriptor) {
+      boost::system::error_code ignored;
+      l.descriptor->close(ignored);
+    }
+  }
+  for (int round = 0; round < 8 && head_ != nullptr; ++round) {
+    for (Connection* c = head_; c != nullptr;) {
+      Connection* next = c->next;
+      c->close_now();
+      c = next;
+    }
+    io.restart();
+    io.poll();
+  }
+  if (own_access_fd_) ::close(access_fd_);
+}
+
+void Server::Impl::bind_all() {
+  const auto defer = std::chrono::seconds(
+      std::max<long>(1, static_cast<long>(config.header_timeout.count() + 0.999)));
+  for (const Bind& b : config.binds) {
+    Listener l;
+    l.address.bind = b;
+    l.fd = open_listener(l.address.bind, config.backlog, defer);
+    l.descriptor = std::make_unique<asio::posix::stream_descriptor>(io, l.fd);
+    addresses.push_back(l.address);
+    listeners.push_back(std::move(l));
+  }
+}
+
+void Server::Impl::adopt(std::span<const int> fds) {
+  if (fds.size() != config.binds.size()) {
+    throw std::invalid_argument("anvil: one listener fd per bind is needed");
+  }
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    Listener l;
+    l.address.bind = config.binds[i];
+    l.fd = fds[i];
+    l.descriptor = std::make_unique<asio::posix::stream_descriptor>(io, l.fd);
+    addresses.push_back(l.address);
+    listeners.push_back(std::move(l));
+  }
+}
+
+std::unique_ptr<Resources> Server::Impl::acquire() {
+  std::unique_ptr<Resources> r;
+  if (!pool_.empty()) {
+    r = std::move(pool_.back());
+    pool_.pop_back();
+    r->parser->reset();
+    r->remote_text.clear();
+    return r;
+  }
+  r = std::make_unique<Resources>();
+  r->parser = parser::make_parser(config.parser, parser::Mode::request, config.limits);
+  r->in.reset(new char[kInitialBuffer]);
+  r->in_cap = kInitialBuffer;
+  r->request.fields.reserve(32);
+  r->segments.reserve(16);
+  r->iov.reserve(16);
+  return r;
+}
+
+void Server::Impl::release(std::unique_ptr<Resources> r) {
+  if (!r || pool_.size() >= kPoolSize) return;
+  if (r->in_cap > kPooledBufferMax) {
+    r->in.reset(new char[kInitialBuffer]);
+    r->in_cap = kInitialBuffer;
+  }
+  r->segments.clear();
+  r->scratch.clear();
+  r->owned.clear();
+  r->callbacks.clear();
+  pool_.push_back(std::move(r));
+}
+
+void Server::Impl::link(Connection* c) noexcept {
+  c->next = head_;
+  c->prev = nullptr;
+  if (head_) head_->prev = c;
+  head_ = c;
+  c->linked = true;
+  connections.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Server::Impl::unlink(Connection* c) noexcept {
+  if (!c->linked) return;
+  if (c->prev) c->prev->next = c->next;
+  if (c->next) c->next->prev = c->prev;
+  if (head_ == c) head_ = c->next;
+  c->linked = false;
+  connections.fetch_sub(1, std::memory_order_relaxed);
+  if (accepting_paused_ && !backoff_pending_ && !draining_ &&
+      connections.load(std::memory_order_relaxed) <
+          static_cast<std::size_t>(config.max_connections)) {
+    // Not from inside the closing connection's own call stack.
+    asio::post(io, [this] { resume_accepting(); });
+    accepting_paused_ = false;
+  }
+  if (draining_) maybe_finish_stop();
+}
+
+void Server::Impl::run() {
+  start_listeners();
+  schedule_tick();
+  io.run();
+  handler->stop();
+}
+
+void Server::Impl::start_listeners() {
+  for (auto& l : listeners) accept_on(l);
+}
+
+void Server::Impl::wait_accept(Listener& l) {
+  if (l.waiting || !l.descriptor || !l.descriptor->is_open()) return;
+  l.waiting = true;
+  l.descriptor->async_wait(asio::posix::stream_descriptor::wait_read,
+                           [this, &l](const boost::system::error_code& ec) {
+                             l.waiting = false;
+                             if (ec || draining_) return;
+                             accept_on(l);
+                           });
+}
+
+void Server::Impl::accept_on(Listener& l) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    if (draining_ || stopping_ || !l.descriptor || !l.descriptor->is_open()) return;
+    if (connections.load(std::memory_order_relaxed) >=
+        static_cast<std::size_t>(config.max_connections)) {
+      // At the limit: leave new connections in the kernel's backlog until
+      // one of ours closes (unlink resumes).
+      accepting_paused_ = true;
+      return;
+    }
+    sockaddr_storage peer{};
+    socklen_t len = sizeof peer;
+    const int fd =
+        ::accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK) {
+        wait_accept(l);
+        return;
+      }
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: out of a resource. Beast's examples
+      // stop accepting for good here; back off and try again instead.
+      if (config.log_level <= LogLevel::warning) {
+        std::fprintf(stderr, "anvil: accept: %s; retrying in %lld ms\n", std::strerror(e),
+                     static_cast<long long>(kAcceptBackoff.count()));
+      }
+      pause_accepting(kAcceptBackoff);
+      return;
+    }
+    auto c = std::make_shared<Connection>(*this, fd, l, peer);
+    c->start();
+  }
+  // The batch is full and more may be waiting: edge-triggered readiness will
+  // not fire again for them, so continue from the queue.
+  asio::post(io, [this, &l] { accept_on(l); });
+}
+
+void Server::Impl::pause_accepting(std::chrono::milliseconds backoff_time) {
+  if (backoff_pending_) return;
+  backoff_pending_ = true;
+  backoff.expires_after(backoff_time);
+  backoff.async_wait([this](const boost::system::error_code& ec) {
+    backoff_pending_ = false;
+    if (ec) return;
+    resume_accepting();
+  });
+}
+
+void Server::Impl::resume_accepting() {
+  if (draining_ || stopping_) return;
+  for (auto& l : listeners) {
+    if (!l.waiting) accept_on(l);
+  }
+}
+
+void Server::Impl::schedule_tick() {
+  tick.expires_after(tick_period_);
+  tick.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || stopping_) return;
+    on_tick();
+    schedule_tick();
+  });
+}
+
+void Server::Impl::on_tick() {
+  const auto now = Clock::now();
+  for (Connection* c = head_; c != nullptr;) {
+    // check_timeout may unlink c, never the next one.
+    Connection* next = c->next;
+    c->check_timeout(now);
+    c = next;
+  }
+}
+
+void Server::Impl::stop(bool graceful) {
+  asio::post(io, [this, graceful] { begin_stop(graceful); });
+}
+
+void Server::Impl::begin_stop(bool graceful) {
+  if (!graceful) {
+    stopping_ = true;
+    draining_ = true;
+    io.stop();
+    return;
+  }
+  if (draining_) return;
+  draining_ = true;
+  for (auto& l : listeners) {
+    boost::system::error_code ignored;
+    if (l.descriptor) l.descriptor->close(ignored);
+  }
+  for (Connection* c = head_; c != nullptr;) {
+    Connection* next = c->next;
+    c->drain();
+    c = next;
+  }
+  graceful_timer.expires_after(
+      std::chrono::duration_cast<Clock::duration>(config.graceful_timeout));
+  graceful_timer.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    stopping_ = true;
+    io.stop();
+  });
+  maybe_finish_stop();
+}
+
+void Server::Impl::maybe_finish_stop() {
+  if (!draining_ || head_ != nullptr) return;
+  stopping_ = true;
+  io.stop();
+}
+
+void Server::Impl::log_access(const Connection& c, int status, std::uint64_t bytes) {
+  if (access_fd_ < 0) return;
+  // Apache combined: %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"
+  const auto& m = c.request();
+  std::string& line = log_line_;
+  line.clear();
+  if (c.unix_socket()) {
+    line += "-";
+  } else {
+    line += c.remote_address();
+  }
+  line += " - - ";
+  line += date.log_time();
+  line += " \"";
+  append_escaped(line, m.method);
+  line += ' ';
+  append_escaped(line, m.target);
+  line += " HTTP/";
+  line += static_cast<char>('0' + m.version_major);
+  line += '.';
+  line += static_cast<char>('0' + m.version_minor);
+  line += "\" ";
+  line += std::to_string(status);
+  line += ' ';
+  line += bytes ? std::to_string(bytes) : std::string("-");
+  line += " \"";
+  const auto referer = find_field(m, "referer");
+  append_escaped(line, referer.empty() ? "-" : referer);
+  line += "\" \"";
+  const auto agent = find_field(m, "user-agent");
+  append_escaped(line, agent.empty() ? "-" : agent);
+  line += "\"\n";
+  // One write per line with O_APPEND: lines of several workers never mix.
+  [[maybe_unused]] const ssize_t n = ::write(access_fd_, line.data(), line.size());
+}
+
+StatsSnapshot Server::Impl::stats() const {
+  StatsSnapshot s;
+  s.requests = requests_.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < kStageCount; ++i) {
+    s.stage_ns[i] = stage_ns_[i].load(std::memory_order_relaxed);
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+
+Server::Server(const ServerConfig& config, std::shared_ptr<Handler> handler)
+    : impl_(std::make_unique<Impl>(config, std::move(handler))) {
+  impl_->bind_all();
+}
+
+Server::Server(const ServerConfig& config, std::shared_ptr<Handler> handler,
+               std::span<const int> listener_fds)
+    : impl_(std::make_unique<Impl>(config, std::move(handler))) {
+  impl_->adopt(listener_fds);
+}
+
+Server::~Server() = default;
+
+const std::vector<BoundAddress>& Server::addresses() const noexcept { return impl_->addresses; }
+
+void Server::run() { impl_->run(); }
+void Server::stop(bool graceful) { impl_->stop(graceful); }
+StatsSnapshot Server::stats() const { return impl_->stats(); }
+std::size_t Server::connection_count() const noexcept {
+  return impl_->connections.load(std::memory_order_relaxed);
+}
+
+}  // namespace anvil::server
