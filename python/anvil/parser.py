@@ -105,9 +105,12 @@ def message_parser(kind="fast", mode="request", packed=None, **limits):
 
     packed=None picks by interpreter (packed on PyPy); True or False forces it.
     """
+    strings = limits.get("strings", True)
     if packed is None:
-        packed = sys.implementation.name == "pypy"
+        packed = sys.implementation.name == "pypy" and strings
     if packed:
+        if not strings:
+            raise ValueError("the packed form gives str only (strings=True)")
         return PackedParser(kind, mode, **limits)
     return Parser(kind, mode, **limits)
 
