@@ -401,8 +401,6 @@ class LlhttpParser final : public Parser {
       llhttp_resume(&hp_);
       return true;
     }
-    llhttp_error_at_ =
-        in_buffer(llhttp_get_error_pos(&hp_)) ? pos_of(llhttp_get_error_pos(&hp_)) : end_pos();
     return false;
   }
 
@@ -410,17 +408,17 @@ class LlhttpParser final : public Parser {
     return llhttp_execute(&hp_, bytes.data(), bytes.size()) == HPE_OK;
   }
 
-  // Feeds the gate-checked bytes up to `checked`; when the gate stopped on
-  // `gate_error` at `at`, llhttp also gets that byte so that a field rule
-  // due at the CRLF before it (llhttp applies it on seeing the next byte)
-  // comes first. Returns the error that wins in byte order.
+  // Feeds llhttp the bytes the gate passed: up to `checked`, or up to the
+  // byte `at` where the gate stopped on `gate_error`. Returns the error that
+  // comes first in byte order: llhttp's or a field rule's (both before
+  // `at`), else the gate's.
   Error feed_checked(std::uint64_t checked, Error gate_error, std::uint64_t at) {
-    const std::uint64_t to = gate_error == Error::none ? checked : std::min(at + 1, end_pos());
+    const std::uint64_t to = gate_error == Error::none ? checked : at;
     if (to > fed_ && !feed(fed_, to)) {
-      if (field_error_ != Error::none) return field_error_;
-      if (gate_error == Error::none || llhttp_error_at_ < at) return llhttp_error();
+      return field_error_ != Error::none ? field_error_ : llhttp_error();
     }
     if (field_error_ != Error::none) return field_error_;
+    if (const Error e = settle_last_line(); e != Error::none) return e;
     return gate_error;
   }
 
@@ -459,6 +457,7 @@ class LlhttpParser final : public Parser {
     fields.push_back(FieldPos{s.pos_of(at), n, 0, 0});
     s.field_open_ = true;
     s.value_open_ = false;
+    s.field_settled_ = false;
     return 0;
   }
 
@@ -486,23 +485,39 @@ class LlhttpParser final : public Parser {
   static int on_header_value_complete(llhttp_t* p) {
     LlhttpParser& s = self(p);
     if (!s.field_open_) return 0;
+    const Error e = s.settle_field();
     s.field_open_ = false;
-    FieldPos& f = s.collecting_->back();
-    if (!s.value_open_) f.value = f.name + f.name_len + 1;  // empty: just after the colon
-    // llhttp drops leading OWS; trailing OWS is not part of the value either.
-    while (f.value_len > 0 && is_ows(*s.ptr(f.value + f.value_len - 1))) --f.value_len;
-    if (s.collecting_ != &s.head_pos_) return 0;
-    const Error e =
-        note_field(s.facts_, s.mode_, s.view(f.name, f.name_len), s.view(f.value, f.value_len));
     if (e == Error::none) return 0;
     s.field_error_ = e;
     return -1;
   }
 
+  // Trims the open field's value and applies the rules due at its CRLF, once.
+  // llhttp completes a value only on seeing the next line's first byte (it
+  // looks for obs-fold), so when the input ends right after a field line the
+  // adapter settles that field itself (see settle_last_line()).
+  Error settle_field() {
+    if (field_settled_) return Error::none;
+    field_settled_ = true;
+    FieldPos& f = collecting_->back();
+    if (!value_open_) f.value = f.name + f.name_len + 1;  // empty: just after the colon
+    // llhttp drops leading OWS; trailing OWS is not part of the value either.
+    while (f.value_len > 0 && is_ows(*ptr(f.value + f.value_len - 1))) --f.value_len;
+    if (collecting_ != &head_pos_) return Error::none;
+    return note_field(facts_, mode_, view(f.name, f.name_len), view(f.value, f.value_len));
+  }
+
+  // After feeding: a field line whose LF the gate has passed is settled now,
+  // not when the next byte arrives (RULES.md: field rules at the CRLF).
+  Error settle_last_line() {
+    if (!field_open_ || collecting_->back().name >= line_done_at_) return Error::none;
+    return settle_field();
+  }
+
   static int on_headers_complete(llhttp_t* p) {
     LlhttpParser& s = self(p);
-    // llhttp takes any byte after a CR as the end of the head; only the
-    // gate's say-so counts.
+    // llhttp 8.1.0 takes any byte after a CR (or a bare LF) as the end of
+    // the head; llhttp only gets gate-checked bytes, and this holds it to that.
     if (s.fields_ != FieldGate::done) return -1;
     const Error e = s.end_of_head();
     if (e != Error::none) {
@@ -804,6 +819,7 @@ class LlhttpParser final : public Parser {
   void start_fields(std::uint64_t at) {
     fields_ = FieldGate::line_start;
     section_ = at;
+    line_done_at_ = at;
     field_count_ = 0;
   }
 
@@ -855,7 +871,7 @@ class LlhttpParser final : public Parser {
           // CVE-2023-30589: a CR must be followed by LF.
           if (*p != '\n') return bad(Error::bad_line_ending);
           fields_ = FieldGate::line_start;
-          ++p;
+          line_done_at_ = pos_of(++p);
           continue;
         case FieldGate::final_lf:
           if (*p != '\n') return bad(Error::bad_line_ending);
@@ -1093,7 +1109,6 @@ class LlhttpParser final : public Parser {
   std::uint64_t scan_ = 0;        // the gate has checked the bytes before this
   std::uint64_t fed_ = 0;         // llhttp has parsed the real bytes before this
   std::uint64_t line_start_ = 0;  // first byte not to consume yet (head, chunk line)
-  std::uint64_t llhttp_error_at_ = 0;
 
   // Start line.
   LineGate line_ = LineGate::empty_lines;
@@ -1110,12 +1125,14 @@ class LlhttpParser final : public Parser {
   // Field section (head or trailers).
   FieldGate fields_ = FieldGate::line_start;
   std::uint64_t section_ = 0;
+  std::uint64_t line_done_at_ = 0;  // just past the last field line's LF
   std::size_t field_count_ = 0;
   std::vector<FieldPos> head_pos_;
   std::vector<FieldPos> trailer_pos_;
   std::vector<FieldPos>* collecting_ = &head_pos_;
   bool field_open_ = false;
   bool value_open_ = false;
+  bool field_settled_ = false;
   HeadFacts facts_;
   Error field_error_ = Error::none;  // a field rule failed inside a callback
   bool headers_done_ = false;
