@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
@@ -348,38 +349,45 @@ class Feeder {
   GuardedBuffer& guarded_;
 };
 
+// Appends each part (g++ 12 warns falsely, -Wrestrict, on `"literal" + string`).
+void append(std::string& out, std::initializer_list<std::string_view> parts) {
+  for (std::string_view p : parts) out += p;
+}
+
 std::string describe(const Outcome& o) {
   std::string s = o.log;
   s += "error=";
   s += anvil::parser::code_of(o.error);
-  s += " status=" + std::to_string(anvil::parser::status_of(o.error));
+  append(s, {" status=", std::to_string(anvil::parser::status_of(o.error))});
   s += o.ended ? " ended\n" : "\n";
   return s;
 }
 
 [[noreturn]] void report(std::string_view what, const Setup& setup, std::string_view left_name,
                          const Outcome& left, std::string_view right_name, const Outcome& right) {
-  std::string detail = "mode=";
-  detail += setup.mode == Mode::request ? "request" : "response";
-  detail += setup.head_response ? " head_response" : "";
-  detail += " limits{request_line=" + std::to_string(setup.limits.request_line) +
-            " header_bytes=" + std::to_string(setup.limits.header_bytes) +
-            " fields=" + std::to_string(setup.limits.fields) +
-            " body=" + std::to_string(setup.limits.body) +
-            " chunk_extension=" + std::to_string(setup.limits.chunk_extension) + "}\ncuts:";
-  for (std::size_t c : setup.cuts) detail += " " + std::to_string(c);
-  detail += "\n--- input ---\n" + printable(setup.input);
-  detail += "\n--- " + std::string(left_name) + " ---\n" + printable(describe(left));
-  detail += "\n--- " + std::string(right_name) + " ---\n" + printable(describe(right));
+  const Limits& l = setup.limits;
+  std::string detail;
+  append(detail, {"mode=", setup.mode == Mode::request ? "request" : "response",
+                  setup.head_response ? " head_response" : ""});
+  append(detail, {" limits{request_line=", std::to_string(l.request_line),
+                  " header_bytes=", std::to_string(l.header_bytes),
+                  " fields=", std::to_string(l.fields), " body=", std::to_string(l.body),
+                  " chunk_extension=", std::to_string(l.chunk_extension), "}\ncuts:"});
+  for (std::size_t c : setup.cuts) append(detail, {" ", std::to_string(c)});
+  append(detail, {"\n--- input ---\n", printable(setup.input)});
+  append(detail, {"\n--- ", left_name, " ---\n", printable(describe(left))});
+  append(detail, {"\n--- ", right_name, " ---\n", printable(describe(right))});
   fail(what, detail);
 }
 
 void compare_same_parser(const Setup& setup, std::string_view name, const Outcome& whole,
                          const Outcome& pieces) {
   if (whole.log == pieces.log && whole.error == pieces.error && whole.ended == pieces.ended) return;
-  const std::string n(name);
-  report(n + " answers differently when the input is fragmented", setup, n + " fed whole", whole,
-         n + " fed in pieces", pieces);
+  std::string what(name), left(name), right(name);
+  what += " answers differently when the input is fragmented";
+  left += " fed whole";
+  right += " fed in pieces";
+  report(what, setup, left, whole, right, pieces);
 }
 
 void compare_parsers(const Setup& setup, const Outcome& llhttp, const Outcome& fast) {
