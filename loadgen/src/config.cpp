@@ -122,6 +122,13 @@ std::string apply(Config& c, std::string_view name, std::string_view value, bool
   } else if (name == "--cpus") {
     auto v = parse_int_list(value, 0, CPU_SETSIZE - 1);
     if (!v) return bad("expected a comma-separated list of CPU numbers");
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+      for (int cpu : *v)
+        if (!CPU_ISSET(cpu, &allowed))
+          return bad("CPU " + std::to_string(cpu) + " is not available");
+    }
     c.cpus = *v;
   } else if (name == "--request") {
     c.request_file = value;

@@ -54,6 +54,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"bad_method", {"-X", "G T", kUrl}},
         BadCase{"bad_status", {"--expect-status", "2xx", kUrl}},
         BadCase{"bad_cpus", {"--cpus", "1,,2", kUrl}},
+        BadCase{"cpu_not_on_this_machine", {"--cpus", "1000", kUrl}},
         BadCase{"request_with_header", {"--request", "r.http", "-H", "A: b", kUrl}},
         BadCase{"flag_with_value", {"--close=yes", kUrl}},
         BadCase{"zero_pipeline", {"--pipeline", "0", kUrl}}),
@@ -65,7 +66,7 @@ TEST(ParseArgs, ReadsEveryOption) {
                   "-c",
                   "64",
                   "--cpus",
-                  "1,3",
+                  "0,0",
                   "--close",
                   "--requests",
                   "1000",
@@ -91,7 +92,7 @@ TEST(ParseArgs, ReadsEveryOption) {
   const auto& c = std::get<Config>(r);
   EXPECT_EQ(c.threads, 2);
   EXPECT_EQ(c.connections, 64);
-  EXPECT_EQ(c.cpus, (std::vector<int>{1, 3}));
+  EXPECT_EQ(c.cpus, (std::vector<int>{0, 0}));  // CPU 0 exists everywhere
   EXPECT_TRUE(c.close);
   EXPECT_EQ(c.requests.value_or(0), 1000u);
   EXPECT_EQ(c.warmup, 100u);
