@@ -100,7 +100,14 @@ WsgiHandler::WsgiHandler(py::object app, const WsgiOptions& options)
   template_[intern("wsgi.run_once")] = py::bool_(false);
   template_[intern("wsgi.input_terminated")] = py::bool_(true);
   template_[intern("wsgi.file_wrapper")] = file_wrapper_;
-  if (options_.threads > 1) run_threads();
+  if (options_.threads > 1) {
+#ifdef PYPY_VERSION
+    // PyPy creates its GIL lazily, on the first thread started from Python;
+    // threads started from C need it made first (PyPy issue #2274).
+    PyEval_InitThreads();
+#endif
+    run_threads();
+  }
 }
 
 WsgiHandler::~WsgiHandler() {

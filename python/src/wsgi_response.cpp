@@ -52,10 +52,16 @@ bool iequals(std::string_view a, std::string_view b) {
 
 // RFC 9110 §7.6.1: hop-by-hop fields belong to the server's framing; PEP 3333
 // forbids apps from setting them. They are dropped (the core writes its own).
-bool hop_by_hop(std::string_view name) {
-  return iequals(name, "connection") || iequals(name, "keep-alive") ||
-         iequals(name, "transfer-encoding") || iequals(name, "upgrade") ||
-         iequals(name, "proxy-connection");
+// "Connection: close" is kept: the core honours it and closes after the response.
+bool hop_by_hop(std::string_view name, std::string_view value) {
+  if (iequals(name, "connection")) {
+    for (std::size_t i = 0; i + 5 <= value.size(); ++i) {
+      if (iequals(value.substr(i, 5), "close")) return false;
+    }
+    return true;
+  }
+  return iequals(name, "keep-alive") || iequals(name, "transfer-encoding") ||
+         iequals(name, "upgrade") || iequals(name, "proxy-connection");
 }
 
 std::string_view start_error_text(server::StartError e) {
@@ -109,6 +115,12 @@ Transaction::Transaction(WsgiHandler& handler, std::shared_ptr<Exchange> ex, boo
     : handler_(handler), ex_(std::move(ex)), async_(async) {}
 
 Transaction::~Transaction() {
+  // The exchange is the connection: its last reference must go on the loop
+  // thread, which owns the connection's resources.
+  if (ex_ && !ex_->on_loop_thread()) {
+    Exchange* ex = ex_.get();
+    ex->post([keep = std::move(ex_)] {});
+  }
   if (!result_ && !iterator_ && !in_flight_ && !file_) return;
   if (Py_IsInitialized() == 0) return;
   py::gil_scoped_acquire gil;
@@ -198,6 +210,7 @@ bool Transaction::restart_with_length(std::uint64_t length) {
 }
 
 void Transaction::start_response(py::handle status, py::handle headers, py::handle exc_info) {
+  if (finished_) throw py::value_error("start_response called after the response has finished");
   if (!exc_info.is_none()) {
     if (ex_->headers_sent() || wrote_) {
       // PEP 3333: too late to change the head; re-raise so the app unwinds.
@@ -235,7 +248,7 @@ void Transaction::start_response(py::handle status, py::handle headers, py::hand
         !to_latin1(PyTuple_GET_ITEM(item, 1), value, "header value")) {
       throw py::error_already_set();
     }
-    if (hop_by_hop(name)) continue;
+    if (hop_by_hop(name, value)) continue;
     if (iequals(name, "content-length")) has_length = true;
     new_headers.emplace_back(std::move(name), std::move(value));
   }
@@ -492,8 +505,10 @@ void Transaction::close_iterable() {
 void Transaction::fail(std::string_view where) {
   {
     std::string context(where);
-    const parser::Message& m = ex_->request();
-    context.append(" for ").append(m.method).append(" ").append(m.target);
+    if (!finished_) {  // after finish() the request spans may belong to the next request
+      const parser::Message& m = ex_->request();
+      context.append(" for ").append(m.method).append(" ").append(m.target);
+    }
     handler_.log_error(context);
   }
   close_iterable();
