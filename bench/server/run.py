@@ -1,0 +1,362 @@
+#!/usr/bin/python3
+"""make bench: server CPU time per request, anvil against the C and Python peers.
+
+Every server serves the 13-byte hello app (or its native equivalent) and is
+measured in the same run, pinned to core 0, with the client (hammer) on core
+1, 40 concurrent connections, the chrome-2013 request, in two modes: a new
+connection per request (the request as recorded, `Connection: close`) and
+keep-alive (the same request without its Connection field). Each run: a
+warm-up, then a counted run at full speed, then a counted run at one fixed
+offered rate that every server sustains (the like-for-like figure). Each
+configuration is repeated (default 3) and reported as median [min-max].
+
+Writes bench/results/server.json (machine, date, commit, every raw run) and
+the table between the `<!-- server:begin -->` / `<!-- server:end -->` markers
+of bench/README.md. A server that fails is reported as failed, never left out.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import measure  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BEGIN, END = "<!-- server:begin -->", "<!-- server:end -->"
+
+MODES = {
+    # name: (new connection per request, measured requests, warm-up requests)
+    "close": (True, 20000, 2000),
+    "keep-alive": (False, 60000, 6000),
+}
+QUICK_MODES = {"close": (True, 4000, 500), "keep-alive": (False, 10000, 1000)}
+FIXED_RATE = 3000          # requests/s offered in the like-for-like runs
+FIXED_REQUESTS = 12000     # 4 s at FIXED_RATE
+QUICK_FIXED_REQUESTS = 3000
+
+
+def nginx_setup(workdir, port):
+    conf = os.path.join(workdir, "nginx.conf")
+    temp = {k: os.path.join(workdir, k) for k in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
+    with open(conf, "w") as f:
+        f.write(f"""daemon off;
+master_process on;
+worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {temp['body']};
+    proxy_temp_path {temp['proxy']};
+    fastcgi_temp_path {temp['fastcgi']};
+    uwsgi_temp_path {temp['uwsgi']};
+    scgi_temp_path {temp['scgi']};
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{
+            default_type text/plain;
+            return 200 "Hello, World!";
+        }}
+    }}
+}}
+""")
+    return {"conf": conf}
+
+
+def server_specs(build, python):
+    """Every server of the comparison, by name (issue 3 §4)."""
+    py_env = {"PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "python"), HERE]),
+              "PYTHONDONTWRITEBYTECODE": "1"}
+    hello = os.path.join(HERE, "hello.py")
+    specs = {}
+    for parser in ("fast", "llhttp"):
+        specs[f"anvil wsgi ({parser})"] = measure.ServerSpec(
+            f"anvil-{parser}", [python, "-m", "anvil", "--bind", "127.0.0.1:0", "--parser", parser,
+                                "--backlog", "4096", "hello:app"],
+            ready="line", env=py_env, cwd=HERE)
+    specs["anvil-native hello"] = measure.ServerSpec(
+        "anvil-native", [os.path.join(build, "bin", "anvil-native"), "--bind", "127.0.0.1:0",
+                         "--backlog", "4096", "hello"], ready="line")
+    # uWSGI's --http-socket closes every connection, in both modes (its
+    # --http11-socket keeps them, but one process then serves one connection
+    # at a time: the other 39 wait, and time out).
+    specs["uwsgi"] = measure.ServerSpec(
+        "uwsgi", ["uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:{port}",
+                  "--wsgi-file", hello, "--callable", "app", "--processes", "1",
+                  "--disable-logging", "--listen", "4096", "--need-app"],
+        stop_signal=signal.SIGINT)
+    specs["gunicorn sync"] = measure.ServerSpec(
+        "gunicorn", [python, "-m", "gunicorn", "-w", "1", "-k", "sync", "-b", "127.0.0.1:{port}",
+                     "--backlog", "4096", "hello:app"], env=py_env, cwd=HERE)
+    specs["waitress"] = measure.ServerSpec(
+        "waitress", [python, "-m", "waitress", "--listen=127.0.0.1:{port}", "--backlog=4096",
+                     "hello:app"], env=py_env, cwd=HERE)
+    specs["nginx"] = measure.ServerSpec(
+        "nginx", ["nginx", "-p", "{workdir}", "-c", "{conf}", "-e", "{workdir}/error.log"],
+        setup=nginx_setup)
+    # Ladder steps 1 and 2 (not in the default set; the survey measures them).
+    for parser in ("python", "fast"):
+        specs[f"refserver ({parser})"] = measure.ServerSpec(
+            f"refserver-{parser}", [python, "-m", "anvil.refserver", "--bind", "127.0.0.1:0",
+                                    "--parser", parser, "hello:app"],
+            ready="line", env=py_env, cwd=HERE)
+    return specs
+
+
+DEFAULT_SERVERS = ["anvil wsgi (fast)", "anvil wsgi (llhttp)", "anvil-native hello", "uwsgi",
+                   "gunicorn sync", "waitress", "nginx"]
+
+
+def run_one(spec, client_for, request_file, close, requests, warmup, fixed_requests, verify_req):
+    server = measure.start_server(spec, cpu=0)
+    try:
+        measure.verify(server.host, server.port, verify_req)
+        client = client_for(close)
+        full = measure.measure(server, client, request_file, close, requests, warmup)
+        fixed = None
+        if isinstance(client, measure.Hammer):
+            fixed = measure.measure(server, client, request_file, close, fixed_requests, 0,
+                                    rate=FIXED_RATE)
+        measure.verify(server.host, server.port, verify_req)  # still right after the load
+        return {"full": full, "fixed": fixed}
+    finally:
+        rc = server.stop()
+        if rc not in (0, 30, -signal.SIGTERM, -signal.SIGINT, None):  # uWSGI exits 30 on INT
+            sys.stderr.write(f"  note: {spec.name} exited with {rc}\n")
+
+
+def stats(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
+            "max": round(max(values), 2), "n": len(values)}
+
+
+def summarize(runs, servers):
+    summary = {}
+    for mode in MODES:
+        per = {}
+        for name in servers:
+            mine = [r for r in runs if r["server"] == name and r["mode"] == mode]
+            ok = [r for r in mine if "error" not in r]
+            entry = {
+                "runs": len(mine), "failed": len(mine) - len(ok),
+                "errors": [r["error"] for r in mine if "error" in r][:3],
+                "cpu_us": stats([r["full"]["cpu_per_request_us"] for r in ok]),
+                "requests_per_s": stats([r["full"]["requests_per_s"] for r in ok]),
+                "client_errors": sum(r["full"]["errors"] for r in ok),
+                "connects": stats([r["full"].get("connects") for r in ok]),
+                "fixed_cpu_us": stats([r["fixed"]["cpu_per_request_us"] for r in ok if r["fixed"]]),
+                "fixed_p99_us": stats([r["fixed"]["p99_us"] for r in ok if r["fixed"]]),
+            }
+            per[name] = entry
+        for key in ("cpu_us", "fixed_cpu_us"):
+            for ref, label in (("nginx", "x_nginx"), ("uwsgi", "x_uwsgi")):
+                base = (per.get(ref) or {}).get(key)
+                for entry in per.values():
+                    mine = entry.get(key)
+                    ratio = None
+                    if base and mine and base["median"]:
+                        ratio = round(mine["median"] / base["median"], 2)
+                    entry[f"{key}_{label}"] = ratio
+        summary[mode] = per
+    return summary
+
+
+def targets(summary):
+    """Issue 3 §4's targets, on the full-speed medians (and at the fixed rate)."""
+    out = []
+
+    def check(mode, server, key, bound, label):
+        for figure in ("cpu_us", "fixed_cpu_us"):
+            ratio = summary[mode].get(server, {}).get(f"{figure}_{key}")
+            out.append({"mode": mode, "server": server, "figure": figure,
+                        "target": f"<= {bound}x {label}", "ratio": ratio,
+                        "met": None if ratio is None else ratio <= bound})
+
+    check("close", "anvil wsgi (fast)", "x_nginx", 1.0, "nginx")
+    check("close", "anvil wsgi (fast)", "x_uwsgi", 0.9, "uWSGI")
+    check("keep-alive", "anvil wsgi (fast)", "x_nginx", 1.5, "nginx")
+    check("close", "anvil-native hello", "x_nginx", 1.0, "nginx")
+    check("keep-alive", "anvil-native hello", "x_nginx", 1.0, "nginx")
+    return out
+
+
+def fmt_stat(s, digits=1):
+    if not s:
+        return "failed"
+    return f"{s['median']:.{digits}f} [{s['min']:.{digits}f}–{s['max']:.{digits}f}]"
+
+
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.2f}x"
+
+
+def readme_section(result):
+    m = result["machine"]
+    lines = [BEGIN, "", "### Server CPU time per request (`bench/server/run.py`)", "",
+             f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; commit "
+             f"`{result['commit'][:10]}`, {result['date']}; client `{result['client']}`, "
+             f"{result['connections']} connections, request `chrome-2013`; server pinned to "
+             "core 0, client to core 1. CPU = user+sys of the server's whole process tree "
+             "(`/proc`), per request answered, after a warm-up; median [min–max] of "
+             f"{result['reps']} runs. *Fixed rate*: the same at {FIXED_RATE} requests/s offered "
+             "to every server (like for like).", ""]
+    for mode, title in (("close", "New connection per request"),
+                        ("keep-alive", "Keep-alive (chrome-2013 without `Connection: close`)")):
+        lines += [f"**{title}**", "",
+                  "| server | CPU µs/request | × nginx | × uWSGI | requests/s | "
+                  f"CPU µs/request at {FIXED_RATE}/s | × nginx | p99 µs at {FIXED_RATE}/s |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, e in result["summary"][mode].items():
+            rps = e["requests_per_s"]
+            note = ""
+            if e["failed"]:
+                note = f" ({e['failed']} failed: {e['errors'][0][:60]})" if e["errors"] else ""
+            if mode == "keep-alive" and e.get("connects") and e["connects"]["median"] > 1000:
+                note += " (closes every connection)"
+            lines.append(
+                f"| {name}{note} | {fmt_stat(e['cpu_us'])} | {fmt_ratio(e['cpu_us_x_nginx'])} | "
+                f"{fmt_ratio(e['cpu_us_x_uwsgi'])} | {fmt_stat(rps, 0) if rps else 'failed'} | "
+                f"{fmt_stat(e['fixed_cpu_us'])} | {fmt_ratio(e['fixed_cpu_us_x_nginx'])} | "
+                f"{fmt_stat(e['fixed_p99_us'], 0) if e['fixed_p99_us'] else '–'} |")
+        lines.append("")
+    lines += ["**Targets (issue 3)**", "", "| mode | server | target | at full speed | at the fixed rate |",
+              "|---|---|---|---|---|"]
+    by_key = {}
+    for t in result["targets"]:
+        by_key.setdefault((t["mode"], t["server"], t["target"]), {})[t["figure"]] = t
+    for (mode, server, target), figs in by_key.items():
+        cells = []
+        for fig in ("cpu_us", "fixed_cpu_us"):
+            t = figs.get(fig)
+            if not t or t["ratio"] is None:
+                cells.append("–")
+            else:
+                cells.append(f"{t['ratio']:.2f}x {'met' if t['met'] else 'NOT met'}")
+        lines.append(f"| {mode} | {server} | {target} | {cells[0]} | {cells[1]} |")
+    lines += ["", "Raw runs: `bench/results/server.json`. Rerun: `make bench` (or "
+              "`/usr/bin/python3 bench/server/run.py`).", "", END]
+    return "\n".join(lines)
+
+
+def write_readme(path, section):
+    text = open(path).read() if os.path.exists(path) else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def machine():
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpu_model": model, "cores": os.cpu_count(), "kernel": platform.release(),
+            "python": sys.version.split()[0]}
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--build", default=os.path.join(ROOT, "build"), help="build dir (bin/hammer, bin/anvil-native)")
+    p.add_argument("--python", default="/usr/bin/python3")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--quick", action="store_true", help="fewer requests, one repetition")
+    p.add_argument("--servers", help="comma-separated names (default: the issue's list)")
+    p.add_argument("--modes", default="close,keep-alive")
+    p.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "server.json"))
+    p.add_argument("--readme", default=os.path.join(ROOT, "bench", "README.md"))
+    args = p.parse_args(argv)
+
+    modes = QUICK_MODES if args.quick else MODES
+    reps = 1 if args.quick else args.reps
+    fixed_requests = QUICK_FIXED_REQUESTS if args.quick else FIXED_REQUESTS
+    servers = args.servers.split(",") if args.servers else DEFAULT_SERVERS
+    wanted_modes = args.modes.split(",")
+    hammer = os.path.join(args.build, "bin", "hammer")
+    client_for = lambda close: measure.pick_client(hammer, close)  # noqa: E731
+    with open(os.path.join(ROOT, "bench", "requests", "chrome-2013.http"), "rb") as f:
+        chrome = f.read()
+    tmp = tempfile.mkdtemp(prefix="anvil-bench-requests-")
+    request_files = {}
+    for mode in modes:
+        data = chrome if modes[mode][0] else measure.keep_alive_request(chrome)
+        request_files[mode] = os.path.join(tmp, f"chrome-2013-{mode}.http")
+        with open(request_files[mode], "wb") as f:
+            f.write(data)
+
+    runs = []
+    for rep in range(reps):
+        for mode in wanted_modes:
+            close, requests, warmup = modes[mode]
+            specs = server_specs(args.build, args.python)
+            for name in servers:
+                print(f"[{rep + 1}/{reps}] {mode:10s} {name} ...", end=" ", flush=True)
+                record = {"server": name, "mode": mode, "rep": rep, "note": specs[name].note}
+                try:
+                    record.update(run_one(specs[name], client_for, request_files[mode], close,
+                                          requests, warmup, fixed_requests, chrome))
+                    full = record["full"]
+                    fixed = record["fixed"] or {}
+                    print(f"{full['cpu_per_request_us']} us/req, {full['requests_per_s']:.0f} req/s, "
+                          f"errors {full['errors']}; fixed rate {fixed.get('cpu_per_request_us')} us/req")
+                except Exception as e:  # a failing server is a result, not a crash
+                    record["error"] = f"{type(e).__name__}: {e}"
+                    print("FAILED:", record["error"])
+                runs.append(record)
+
+    summary = summarize(runs, servers)
+    for mode in MODES:
+        if mode not in wanted_modes:
+            summary.pop(mode, None)
+    client = "hammer" if os.access(hammer, os.X_OK) else "ab (close) / wrk (keep-alive)"
+    result = {
+        "machine": machine(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"), "commit": git_commit(), "client": client, "connections": 40,
+        "reps": reps, "quick": args.quick, "fixed_rate": FIXED_RATE,
+        "modes": {m: {"new_connection_per_request": modes[m][0], "requests": modes[m][1],
+                      "warmup": modes[m][2]} for m in wanted_modes},
+        "fixed_requests": fixed_requests, "summary": summary, "runs": runs,
+    }
+    result["targets"] = targets(summary) if set(wanted_modes) == set(MODES) else []
+    os.makedirs(os.path.dirname(args.json), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(result, f, indent=1)
+    if set(wanted_modes) == set(MODES):
+        write_readme(args.readme, readme_section(result))
+    for t in result["targets"]:
+        verdict = "n/a" if t["met"] is None else "met" if t["met"] else "NOT met"
+        print(f"target {t['mode']:10s} {t['server']:20s} {t['target']:14s} {t['figure']:13s} "
+              f"{t['ratio']} {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
