@@ -31,6 +31,10 @@
 #include "anvil/parser/parser.hpp"
 #include "internal.hpp"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace anvil::parser::detail {
 
 namespace {
@@ -77,6 +81,32 @@ constexpr std::array<std::uint8_t, 256> kClasses = make_classes();
 
 inline bool is(char c, ByteClass k) { return (kClasses[static_cast<unsigned char>(c)] & k) != 0; }
 inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+// The first byte in [p, end) that is not a field-value byte (HTAB, SP, VCHAR,
+// obs-text) or, with kStopAtSpace, not a target byte (VCHAR, obs-text); end if
+// none. Values and targets are most of a head's bytes: 16 at a time with SSE2.
+template <bool kStopAtSpace>
+const char* skip_visible(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+  const __m128i low = _mm_set1_epi8(static_cast<char>((kStopAtSpace ? 0x21 : 0x20) ^ 0x80));
+  const __m128i tab = _mm_set1_epi8('\t');
+  const __m128i del = _mm_set1_epi8(0x7F);
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // Unsigned v < low, as a signed compare of both with the top bit flipped.
+    __m128i bad = _mm_cmplt_epi8(_mm_xor_si128(v, flip), low);
+    if (!kStopAtSpace) bad = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), bad);
+    bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, del));
+    const int mask = _mm_movemask_epi8(bad);
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  const ByteClass keep = kStopAtSpace ? kTargetChar : kFieldChar;
+  while (p < end && is(*p, keep)) ++p;
+  return p;
+}
 
 // ---- Field values with meaning (RULES.md "Fields with meaning") ----
 
@@ -673,6 +703,12 @@ class LlhttpParser final : public Parser {
     return pos_of(p) - line_start_ >= limits_.request_line && *p != '\r';
   }
 
+  // The first byte of the buffer over the start line's limit, or end.
+  const char* line_limit(const char* end) const {
+    const std::uint64_t left = line_start_ + limits_.request_line - origin_;
+    return left < size_ ? base_ + left : end;
+  }
+
   // method SP request-target SP HTTP-version CRLF (RFC 9112 §3), from scan_.
   Error gate_request_line(std::uint64_t& at) {
     const char* p = ptr(scan_);
@@ -703,7 +739,11 @@ class LlhttpParser final : public Parser {
           line_ = LineGate::empty_lines;
           continue;
         case LineGate::method:
-          if (is(c, kTchar)) continue;
+          if (is(c, kTchar)) {
+            const char* bound = line_limit(end);
+            while (p + 1 < bound && is(p[1], kTchar)) ++p;
+            continue;
+          }
           if (c != ' ' || pos_of(p) == line_start_) return bad(Error::bad_method);
           method_len_ = pos_of(p) - line_start_;
           line_ = LineGate::target_start;
@@ -711,7 +751,13 @@ class LlhttpParser final : public Parser {
         case LineGate::target_start:
         case LineGate::target:
           if (is(c, kTargetChar)) {
-            if (line_ == LineGate::target_start) target_ = pos_of(p);
+            if (line_ == LineGate::target) {
+              // The rest of the target at once, up to the line's limit; the
+              // loop then looks at the byte that stopped the scan.
+              p = skip_visible<true>(p, line_limit(end)) - 1;
+              continue;
+            }
+            target_ = pos_of(p);
             line_ = LineGate::target;
             continue;
           }
@@ -725,6 +771,11 @@ class LlhttpParser final : public Parser {
           // A line that ends after the target is HTTP/0.9.
           return bad(c == '\r' || c == '\n' ? Error::bad_version : Error::bad_target);
         case LineGate::version:
+          if (whole_version(p, end)) {
+            p += 8;  // at the CR
+            line_ = LineGate::line_lf;
+            continue;
+          }
           if (!version_byte(c, '\r')) return bad(Error::bad_version);
           if (version_index_ == 9) line_ = LineGate::line_lf;
           continue;
@@ -791,6 +842,22 @@ class LlhttpParser final : public Parser {
     }
     scan_ = pos_of(p);
     return Error::none;
+  }
+
+  // The common case at once: "HTTP/" DIGIT "." DIGIT CR all here, the CR at
+  // most at the line's limit.
+  bool whole_version(const char* p, const char* end) {
+    if (version_index_ != 0 || end - p < 9 || pos_of(p) + 8 - line_start_ > limits_.request_line) {
+      return false;
+    }
+    if (std::memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' ||
+        p[7] > '9' || p[8] != '\r') {
+      return false;
+    }
+    major_ = static_cast<std::uint8_t>(p[5] - '0');
+    minor_ = static_cast<std::uint8_t>(p[7] - '0');
+    version_index_ = 9;
+    return true;
   }
 
   // One byte of "HTTP/" DIGIT "." DIGIT followed by `last`.
@@ -860,7 +927,7 @@ class LlhttpParser final : public Parser {
           ++p;
           continue;
         case FieldGate::value:
-          while (p < stop && is(*p, kFieldChar)) ++p;
+          p = skip_visible<false>(p, stop);
           if (p == stop) continue;
           if (*p == '\n') return bad(Error::bad_line_ending);
           if (*p != '\r') return bad(Error::bad_field_value);
