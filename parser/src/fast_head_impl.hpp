@@ -88,6 +88,81 @@ FAST_TARGET inline std::size_t find_ctl(const char* b, std::size_t p, std::size_
   return top == 0x20 ? scalar_ctl_or_sp(b, p, end) : scalar_ctl(b, p, end);
 }
 
+// ---- Field-section windows ----
+//
+// The field section is classified 64 bytes at a time into two bit masks, so
+// that finding a line's colon and its CR costs a few bit operations instead
+// of a SIMD scan whose load waits on the previous scan's result. Bytes at or
+// past `end` are marked in both masks, so a search always stops at `end`.
+struct Window {
+  std::size_t at = 0;     // the window covers [at, at + 64)
+  std::uint64_t nt = 0;   // non-tchar bytes (a field name ends at the first)
+  std::uint64_t ctl = 0;  // controls and DEL (a field value ends at the first)
+};
+
+// Masks of bytes [at, at + 32) clipped at end, without reading outside [0, end).
+FAST_TARGET inline void classify32(const char* b, std::size_t at, std::size_t end,
+                                   std::uint32_t& nt, std::uint32_t& ctl) {
+  const std::size_t n = end - at;
+#if FAST_WIDTH >= 32
+  if (n >= 32 || end >= 32) {
+    // A short tail is read as the 32 bytes that end at `end`, then shifted.
+    const std::size_t from = n >= 32 ? at : end - 32;
+    const unsigned shift = n >= 32 ? 0 : static_cast<unsigned>(32 - n);
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + from));
+    nt = nontchar_mask32(v) >> shift;
+    ctl = ctl_mask32(v, 0x1F) >> shift;
+    if (n < 32) {
+      const std::uint32_t pad = ~std::uint32_t{0} << n;
+      nt |= pad;
+      ctl |= pad;
+    }
+    return;
+  }
+#elif FAST_WIDTH >= 16
+  if (n >= 32) {
+    const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + at));
+    const __m128i v1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + at + 16));
+    nt = nontchar_mask16(v0) | nontchar_mask16(v1) << 16;
+    ctl = ctl_mask16(v0, 0x1F) | ctl_mask16(v1, 0x1F) << 16;
+    return;
+  }
+#endif
+  nt = 0;
+  ctl = 0;
+  for (std::size_t i = 0; i < 32; ++i) {
+    const bool past = i >= n;
+    const char c = past ? '\0' : b[at + i];
+    nt |= static_cast<std::uint32_t>(past || !is_tchar(c)) << i;
+    ctl |= static_cast<std::uint32_t>(past || is_ctl(c)) << i;
+  }
+}
+
+FAST_TARGET inline void classify(const char* b, std::size_t at, std::size_t end, Window& w) {
+  std::uint32_t nt0 = 0;
+  std::uint32_t ctl0 = 0;
+  std::uint32_t nt1 = ~std::uint32_t{0};
+  std::uint32_t ctl1 = ~std::uint32_t{0};
+  classify32(b, at, end, nt0, ctl0);
+  if (end - at > 32) classify32(b, at + 32, end, nt1, ctl1);
+  w.at = at;
+  w.nt = nt0 | std::uint64_t{nt1} << 32;
+  w.ctl = ctl0 | std::uint64_t{ctl1} << 32;
+}
+
+// The first byte at or after p (p < end) marked in the chosen mask, or end.
+template <bool kNonTchar>
+FAST_TARGET inline std::size_t next_marked(const char* b, std::size_t p, std::size_t end,
+                                           Window& w) {
+  for (;;) {
+    if (p - w.at >= 64) classify(b, p, end, w);
+    const std::uint64_t m = (kNonTchar ? w.nt : w.ctl) >> (p - w.at);
+    if (m != 0) return p + static_cast<std::size_t>(__builtin_ctzll(m));
+    p = w.at + 64;
+    if (p >= end) return end;
+  }
+}
+
 // ---- The state machine ----
 
 FAST_TARGET inline HeadStep suspend(HeadState& st, std::size_t p, HeadPart part) {
@@ -111,6 +186,8 @@ FAST_TARGET inline HeadStep scan_fields(HeadState& st, std::vector<Field>& field
                                         std::size_t avail, std::size_t p) {
   const std::size_t limit_at = sat_add(st.section, limits.header_bytes);
   const std::size_t end = std::min(avail, limit_at);
+  Window w;
+  w.at = p - 64;  // none yet: the first search classifies
 #define FAST_AT_END(part) \
   return p == avail ? suspend(st, p, part) : reject(st, Error::header_too_large)
   switch (st.part) {
@@ -136,14 +213,16 @@ line_start:
   if (is_ows(b[p])) return reject(st, Error::obs_fold);
   st.mark = p;
 name:
-  p = find_nontchar(b, p, end);
+  if (p == end) FAST_AT_END(kName);
+  p = next_marked<true>(b, p, end, w);
   if (p == end) FAST_AT_END(kName);
   // RFC 9112 §5.1: no whitespace between the name and the colon.
   if (b[p] != ':' || p == st.mark) return reject(st, Error::bad_field_name);
   st.colon = p++;
 value:
   for (;;) {
-    p = find_ctl(b, p, end, 0x1F);
+    if (p == end) FAST_AT_END(kValue);
+    p = next_marked<false>(b, p, end, w);
     if (p == end) FAST_AT_END(kValue);
     if (b[p] != '\t') break;
     ++p;
@@ -326,8 +405,11 @@ status_lf:
 }
 #undef FAST_LINE_AT_END
 
-FAST_TARGET HeadStep scan_head(HeadState& st, Message& m, const Limits& limits, Mode mode,
-                               const char* b, std::size_t avail) {
+// flatten: the field push and the meaning of fields inline here too (a call
+// per field cost a fifth of the time).
+FAST_TARGET __attribute__((flatten)) HeadStep scan_head(HeadState& st, Message& m,
+                                                        const Limits& limits, Mode mode,
+                                                        const char* b, std::size_t avail) {
   std::size_t p = st.pos;
   if (st.part < kLineStart) {
     const HeadStep s = mode == Mode::request ? scan_request_line(st, m, limits, b, avail, p)

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -149,15 +150,35 @@ struct HeadState {
 
 inline char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
-// s is known to be all tchars, where `c | 0x20` lowers a letter and keeps
-// '-' (the only non-letter in the names below), so no byte can alias.
+// Bytes s[at, at + W) with every letter lowered. Field names are all tchars,
+// where `| 0x20` lowers a letter and keeps '-' (the only other byte in the
+// names below), so no other tchar can alias a letter.
+template <class W>
+inline W lowered(const char* s, std::size_t at) {
+  W w;
+  std::memcpy(&w, s + at, sizeof w);
+  return w | static_cast<W>(0x2020202020202020ULL);
+}
+
+// name equals the lower-case literal, letters compared case-insensitively, in
+// two or three overlapping word compares (N >= 4).
 template <std::size_t N>
-inline bool token_iequals(std::string_view s, const char (&lower)[N]) {
-  if (s.size() != N - 1) return false;
-  for (std::size_t i = 0; i + 1 < N; ++i) {
-    if ((s[i] | 0x20) != lower[i]) return false;
+inline bool token_iequals(std::string_view name, const char (&lower)[N]) {
+  constexpr std::size_t n = N - 1;
+  static_assert(n >= 4);
+  if (name.size() != n) return false;
+  const char* s = name.data();
+  if constexpr (n < 8) {
+    return lowered<std::uint32_t>(s, 0) == lowered<std::uint32_t>(lower, 0) &&
+           lowered<std::uint32_t>(s, n - 4) == lowered<std::uint32_t>(lower, n - 4);
+  } else {
+    bool eq = lowered<std::uint64_t>(s, 0) == lowered<std::uint64_t>(lower, 0) &&
+              lowered<std::uint64_t>(s, n - 8) == lowered<std::uint64_t>(lower, n - 8);
+    if constexpr (n > 16) {
+      eq = eq && lowered<std::uint64_t>(s, 8) == lowered<std::uint64_t>(lower, 8);
+    }
+    return eq;
   }
-  return true;
 }
 
 inline bool iequals(std::string_view s, std::string_view lower) {
