@@ -1,0 +1,222 @@
+"""The survey's server matrix: every server, on which runtimes it runs, and
+how to start it as a bench/server/measure.py ServerSpec.
+
+Each server serves bench/survey/hello.py (13-byte body, Content-Length set),
+in one process unless noted (gunicorn's model is a master and one worker),
+with its per-request access log off where it has an option for it.
+"""
+
+import os
+import signal
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+RUNTIMES = {"cpython": "/usr/bin/python3", "pypy": "/usr/bin/pypy3"}
+RUNTIME_LABELS = {"cpython": "CPython 3.11", "pypy": "PyPy 3.9", "native": "no Python"}
+HOST = "127.0.0.1"
+
+# The Debian packages of the peers (installed by the driver with .ci/deps.sh).
+PEER_PACKAGES = [
+    "python3-tornado", "python3-twisted", "python3-gevent", "python3-eventlet",
+    "python3-cheroot", "apache2", "uwsgi", "uwsgi-plugin-python3", "gunicorn",
+    "python3-waitress", "nginx-light", "python3-matplotlib",
+]
+
+# The 2013 survey's figures (requests/s, CPython 2.7 / PyPy 2.0), keyed by our
+# server keys; cyclone has no Debian package and is only listed.
+SURVEY_2013 = {
+    "twisted": (2300, 8300),
+    "cyclone": (2400, 7400),
+    "tornado": (3200, 7600),
+    "gunicorn-sync": (3700, 6900),
+    "gevent": (4100, 6400),
+    "eventlet": (3200, 6700),
+}
+
+NOT_AVAILABLE = {
+    "cyclone": "no Debian package (the survey measured it; not installable here without the network)",
+}
+
+
+class Server:
+    """One server of the matrix.
+
+    argv(python, build_dir) gives the command (python is None for servers with
+    no Python); ready is "line" (anvil's listening line, port 0) or "port"
+    (a chosen free port, polled). unavailable maps a runtime to the reason it
+    cannot run there (listed in the tables, never silently left out).
+    """
+
+    def __init__(self, key, label, runtimes, argv, ready="port", setup=None,
+                 stop_signal=signal.SIGTERM, group="python", ladder=None, stats=False,
+                 unavailable=None, note=""):
+        self.key = key
+        self.label = label
+        self.runtimes = runtimes
+        self.argv = argv
+        self.ready = ready
+        self.setup = setup
+        self.stop_signal = stop_signal
+        self.group = group
+        self.ladder = ladder  # (step number, description) on the cost ladder
+        self.stats = stats    # prints anvil's --stats line at exit
+        self.unavailable = unavailable or {}
+        self.note = note
+
+    def spec(self, runtime, build_dir, measure):
+        python = RUNTIMES.get(runtime)
+        return measure.ServerSpec(
+            name=f"{self.key}-{runtime}", argv=self.argv(python, build_dir), ready=self.ready,
+            env=server_env(), cwd=str(HERE), setup=self.setup, stop_signal=self.stop_signal,
+            note=self.note)
+
+
+def server_env():
+    """The anvil package and the hello app importable; no buffering surprises."""
+    paths = [str(ROOT / "python"), str(HERE)]
+    old = os.environ.get("PYTHONPATH")
+    if old:
+        paths.append(old)
+    return {"PYTHONPATH": os.pathsep.join(paths), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _launch(name):
+    return lambda py, build: [py, str(HERE / "launch.py"), name, "{port}"]
+
+
+def _anvil(parser):
+    return lambda py, build: [py, "-m", "anvil", "--workers", "0", "--parser", parser, "--stats",
+                              "--bind", f"{HOST}:0", "hello:app"]
+
+
+def _refserver(parser):
+    return lambda py, build: [py, "-m", "anvil.refserver", "--parser", parser, "--bind",
+                              f"{HOST}:0", "hello:app"]
+
+
+def _nginx_setup(workdir, port):
+    conf = os.path.join(workdir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""# One process (no master), no access log: the survey's ceiling.
+daemon off;
+master_process off;
+worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {workdir};
+    keepalive_requests 1000000;
+    server {{
+        listen {HOST}:{port} backlog=2048;
+        location / {{ default_type text/plain; return 200 "Hello, World!"; }}
+    }}
+}}
+""")
+    return {"conf": conf}
+
+
+def _apache_setup(workdir, port):
+    www = os.path.join(workdir, "www")
+    os.makedirs(www)
+    with open(os.path.join(www, "index.html"), "wb") as f:
+        f.write(b"Hello, World!")
+    os.chmod(workdir, 0o755)  # mkdtemp's 0700 would hide the document root from www-data
+    mods = "/usr/lib/apache2/modules"
+    conf = os.path.join(workdir, "apache2.conf")
+    with open(conf, "w") as f:
+        f.write(f"""# Debian's apache2 serving a static 13-byte file (the survey's own
+# reference), one process (-X), event MPM, no access log.
+ServerRoot {workdir}
+ServerName localhost
+LoadModule mpm_event_module {mods}/mod_mpm_event.so
+LoadModule authz_core_module {mods}/mod_authz_core.so
+LoadModule dir_module {mods}/mod_dir.so
+User www-data
+Group www-data
+PidFile {workdir}/apache2.pid
+Mutex file:{workdir} default
+ErrorLog {workdir}/error.log
+LogLevel warn
+Listen {HOST}:{port}
+ListenBacklog 2048
+KeepAlive On
+MaxKeepAliveRequests 0
+DocumentRoot {www}
+DirectoryIndex index.html
+<Directory {www}>
+    Require all granted
+</Directory>
+""")
+    return {"conf": conf}
+
+
+SERVERS = [
+    Server("wsgiref", "wsgiref", ["cpython", "pypy"], _launch("wsgiref"),
+           ladder=None, note="standard library, one thread"),
+    Server("gunicorn-sync", "gunicorn sync", ["cpython", "pypy"],
+           lambda py, build: [py, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync",
+                              "--bind", f"{HOST}:{{port}}", "hello:app"],
+           note="master + 1 worker"),
+    Server("gunicorn-gthread", "gunicorn gthread", ["cpython", "pypy"],
+           lambda py, build: [py, "-m", "gunicorn", "--workers", "1", "--worker-class", "gthread",
+                              "--threads", "4", "--bind", f"{HOST}:{{port}}", "hello:app"],
+           note="master + 1 worker, 4 threads"),
+    Server("waitress", "waitress", ["cpython", "pypy"],
+           lambda py, build: [py, "-m", "waitress", f"--host={HOST}", "--port={port}",
+                              "hello:app"], stop_signal=signal.SIGINT,
+           note="4 threads (default)"),
+    Server("tornado", "tornado (WSGIContainer)", ["cpython", "pypy"], _launch("tornado")),
+    Server("twisted", "twisted.web", ["cpython", "pypy"],
+           lambda py, build: [py, "-m", "twisted", "web", "--wsgi", "hello.app", "--listen",
+                              f"tcp:{{port}}:interface={HOST}", "--logfile", "/dev/null"],
+           note="`twist web --wsgi`; its access log cannot be turned off, so /dev/null"),
+    Server("cyclone", "cyclone", ["cpython", "pypy"], None,
+           unavailable={"cpython": NOT_AVAILABLE["cyclone"], "pypy": NOT_AVAILABLE["cyclone"]}),
+    Server("gevent", "gevent.pywsgi", ["cpython", "pypy"], _launch("gevent")),
+    Server("eventlet", "eventlet.wsgi", ["cpython", "pypy"], _launch("eventlet")),
+    Server("cheroot", "cheroot", ["cpython", "pypy"], _launch("cheroot"),
+           note="10 threads (default)"),
+    Server("uwsgi", "uWSGI --http-socket", ["cpython", "pypy"],
+           lambda py, build: ["uwsgi", "--plugin", "python3", "--http-socket", f"{HOST}:{{port}}",
+                              "--wsgi-file", str(HERE / "hello.py"), "--callable", "app",
+                              "--processes", "1", "--disable-logging", "--die-on-term",
+                              "--listen", "1024"],
+           unavailable={"pypy": "Debian's uWSGI has no PyPy plugin (only python3)"},
+           group="python", note="1 process, embedded CPython"),
+    Server("anvil-fast", "anvil WSGI (fast parser)", ["cpython", "pypy"], _anvil("fast"),
+           ready="line", stats=True, ladder=(3, "C++ loop + C++ parser, Python app"),
+           note="--workers 0 (one process), --stats"),
+    Server("anvil-llhttp", "anvil WSGI (llhttp parser)", ["cpython", "pypy"], _anvil("llhttp"),
+           ready="line", stats=True, ladder=(3, "C++ loop + C++ parser, Python app"),
+           note="--workers 0 (one process), --stats"),
+    Server("ref-python", "anvil.refserver (Python parser)", ["cpython", "pypy"],
+           _refserver("python"), ready="line", group="ladder",
+           ladder=(1, "Python loop + Python parser")),
+    Server("ref-fast", "anvil.refserver (fast parser)", ["cpython", "pypy"], _refserver("fast"),
+           ready="line", group="ladder", ladder=(2, "Python loop + C++ parser")),
+    Server("ref-llhttp", "anvil.refserver (llhttp parser)", ["cpython", "pypy"],
+           _refserver("llhttp"), ready="line", group="ladder",
+           ladder=(2, "Python loop + C++ parser")),
+    Server("anvil-pynative", "anvil --native hello", ["cpython", "pypy"],
+           lambda py, build: [py, "-m", "anvil", "--workers", "0", "--native", "hello", "--stats",
+                              "--bind", f"{HOST}:0"],
+           ready="line", stats=True, group="ladder",
+           ladder=(4, "C++ loop, native handler (no Python per request)")),
+    Server("anvil-native", "anvil-native hello", ["native"],
+           lambda py, build: [os.path.join(build, "bin", "anvil-native"), "--workers", "0",
+                              "--stats", "--bind", f"{HOST}:0", "hello"],
+           ready="line", stats=True, group="ceiling", note="the C++ binary, no Python at all"),
+    Server("nginx", "nginx return 200", ["native"],
+           lambda py, build: ["nginx", "-c", "{conf}", "-p", "{workdir}"],
+           setup=_nginx_setup, group="ceiling", note="nginx-light, 1 process, no access log"),
+    Server("apache", "Apache static file", ["native"],
+           lambda py, build: ["apache2", "-X", "-f", "{conf}", "-DFOREGROUND"],
+           setup=_apache_setup, stop_signal=signal.SIGTERM, group="ceiling",
+           note="apache2 -X (one process), event MPM, 13-byte static file"),
+]
+
+BY_KEY = {s.key: s for s in SERVERS}
