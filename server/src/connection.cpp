@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -462,7 +463,12 @@ void Connection::drain() {
   if (closed_) return;
   // Idle: close now. Otherwise end_exchange/emit_head see draining() and
   // close after the response in progress.
-  if (!live_ && !head_live_ && !request_started_ && !pending_output()) close_now();
+  if (live_ || head_live_ || request_started_ || pending_output()) return;
+  // A request already in the kernel's buffer was sent before the stop: serve
+  // it (then close), rather than drop it unread.
+  int queued = 0;
+  if (::ioctl(fd_, FIONREAD, &queued) == 0 && queued > 0) return;
+  close_now();
 }
 
 void Connection::close_now() {

@@ -64,8 +64,9 @@ sigset_t master_signals() {
         [&](const boost::system::error_code& ec, int sig) {
           if (ec) return;
           if (sig == SIGQUIT) {
-            impl.stop(false);
-            return;
+            // At once: no drain, no waiting for the handler's threads.
+            std::fflush(stderr);
+            ::_exit(0);
           }
           impl.stop(true);
           signals.async_wait(on_signal);  // a second SIGTERM changes nothing
@@ -224,7 +225,9 @@ int serve_in_process(const ServerConfig& config, const HandlerFactory& make_hand
   impl.adopt(fds);
   boost::asio::signal_set signals(impl.io, SIGTERM, SIGINT, SIGQUIT);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (!ec) impl.stop(sig != SIGQUIT);
+    if (ec) return;
+    if (sig == SIGQUIT) ::_exit(0);
+    impl.stop(true);
   });
   impl.run();
   print_stats(impl);

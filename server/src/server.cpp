@@ -306,8 +306,11 @@ void Server::Impl::unlink(Connection* c) noexcept {
 }
 
 void Server::Impl::run() {
-  start_listeners();
-  schedule_tick();
+  // From inside run(): handlers must see on_loop_thread() == true.
+  asio::post(io, [this] {
+    start_listeners();
+    schedule_tick();
+  });
   io.run();
   handler->stop();
 }

@@ -1,0 +1,115 @@
+// Options: --bind forms, the option table, argv parsing.
+#include <gtest/gtest.h>
+
+#include <string_view>
+#include <vector>
+
+#include "anvil/server/server.hpp"
+
+namespace anvil::server {
+namespace {
+
+TEST(Bind, Forms) {
+  struct Case {
+    std::string_view text;
+    std::string expect;  // to_string(), "" for invalid
+  };
+  const Case cases[] = {
+      {"127.0.0.1:8000", "127.0.0.1:8000"},
+      {"[::1]:0", "[::1]:0"},
+      {":9000", "0.0.0.0:9000"},
+      {"9000", "127.0.0.1:9000"},
+      {"localhost:80", "127.0.0.1:80"},
+      {"unix:/tmp/a.sock", "unix:/tmp/a.sock"},
+      {"::1:80", ""},
+      {"[::1]80", ""},
+      {"1.2.3.4:99999", ""},
+      {"unix:", ""},
+      {"host:", ""},
+  };
+  for (const auto& c : cases) {
+    auto b = parse_bind(c.text);
+    EXPECT_EQ(b ? b->to_string() : "", c.expect) << c.text;
+  }
+}
+
+TEST(Options, EveryTableRowIsAccepted) {
+  for (const auto& o : option_table()) {
+    ServerConfig c;
+    std::string_view value = o.metavar.empty() ? "true" : "1";
+    if (o.name == "bind") value = "127.0.0.1:1";
+    if (o.name == "parser") value = "llhttp";
+    if (o.name == "access_log") value = "-";
+    if (o.name == "log_level") value = "debug";
+    EXPECT_EQ(set_option(c, o.name, value), std::nullopt) << o.name;
+    EXPECT_EQ(set_option(c, o.flag, value), std::nullopt) << o.flag;
+    EXPECT_EQ(o.flag.substr(2).find('_'), std::string_view::npos) << o.flag;
+  }
+}
+
+TEST(Options, MapOntoConfigAndLimits) {
+  const std::vector<std::string_view> args = {"--bind",
+                                              "127.0.0.1:0",
+                                              "--bind=unix:/tmp/x",
+                                              "--workers",
+                                              "3",
+                                              "--parser",
+                                              "llhttp",
+                                              "--timeout",
+                                              "2.5",
+                                              "--keepalive",
+                                              "0",
+                                              "--limit-request-line",
+                                              "100",
+                                              "--limit-request-fields",
+                                              "7",
+                                              "--limit-request-field-size",
+                                              "999",
+                                              "--max-body-size",
+                                              "12345",
+                                              "--stats",
+                                              "--access-log",
+                                              "-",
+                                              "app:app"};
+  const ParsedArgs p = parse_args(args);
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.config.binds.size(), 2u);
+  EXPECT_EQ(p.config.workers, 3);
+  EXPECT_EQ(p.config.parser, parser::ParserKind::llhttp);
+  EXPECT_EQ(p.config.header_timeout.count(), 2.5);
+  EXPECT_EQ(p.config.body_timeout.count(), 2.5);
+  EXPECT_EQ(p.config.write_timeout.count(), 2.5);
+  EXPECT_EQ(p.config.keepalive.count(), 0.0);
+  EXPECT_EQ(p.config.limits.request_line, 100u);
+  EXPECT_EQ(p.config.limits.fields, 7u);
+  EXPECT_EQ(p.config.limits.header_bytes, 999u);
+  EXPECT_EQ(p.config.limits.body, 12345u);
+  EXPECT_TRUE(p.config.stats);
+  EXPECT_EQ(p.config.access_log, "-");
+  EXPECT_EQ(p.positional, std::vector<std::string>{"app:app"});
+}
+
+TEST(Options, ErrorsAreOneLine) {
+  const std::vector<std::vector<std::string_view>> bad = {
+      {"--workers", "x"}, {"--workers", "-1"}, {"--parser", "nginx"}, {"--bind", "nope"},
+      {"--timeout", "0"}, {"--frobnicate"},    {"--backlog"},         {"--log-level", "loud"}};
+  for (const auto& args : bad) {
+    const ParsedArgs p = parse_args(args);
+    EXPECT_FALSE(p.error.empty()) << args[0];
+    EXPECT_EQ(p.error.find('\n'), std::string::npos);
+  }
+}
+
+TEST(Options, ExtraOptionsAreCollected) {
+  const OptionSpec extra[] = {{"native", "--native", "NAME", "handler"}};
+  const std::vector<std::string_view> args = {"--native", "echo"};
+  const ParsedArgs p = parse_args(args, extra);
+  ASSERT_EQ(p.error, "");
+  ASSERT_EQ(p.extra.size(), 1u);
+  EXPECT_EQ(p.extra[0].first, "native");
+  EXPECT_EQ(p.extra[0].second, "echo");
+  EXPECT_NE(usage("prog", "X", extra).find("--native NAME"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace anvil::server
