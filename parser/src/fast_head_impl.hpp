@@ -154,6 +154,11 @@ FAST_TARGET inline void classify(const char* b, std::size_t at, std::size_t end,
 template <bool kNonTchar>
 FAST_TARGET inline std::size_t next_marked(const char* b, std::size_t p, std::size_t end,
                                            Window& w) {
+#if FAST_WIDTH == 0
+  // Plain code gains nothing from windows: scan byte by byte.
+  (void)w;
+  return kNonTchar ? scalar_nontchar(b, p, end) : scalar_ctl(b, p, end);
+#endif
   for (;;) {
     if (p - w.at >= 64) classify(b, p, end, w);
     const std::uint64_t m = (kNonTchar ? w.nt : w.ctl) >> (p - w.at);
@@ -238,8 +243,9 @@ field_lf:
   {
     std::size_t v = st.colon + 1;
     std::size_t e = p - 1;  // the CR
-    while (v < e && is_ows(b[v])) ++v;
-    while (e > v && is_ows(b[e - 1])) --e;
+    // The scan let through no byte below 0x20 but HTAB, so here "<= SP" is OWS.
+    while (v < e && static_cast<unsigned char>(b[v]) <= 0x20) ++v;
+    while (e > v && static_cast<unsigned char>(b[e - 1]) <= 0x20) --e;
     const std::string_view name(b + st.mark, st.colon - st.mark);
     const std::string_view val(b + v, e - v);
     fields.push_back(Field{name, val});
