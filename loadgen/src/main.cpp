@@ -19,18 +19,17 @@ int bad_args(const std::string& message) {
   return 2;
 }
 
-void show_progress(const anvil::loadgen::Progress& p) {
-  static thread_local std::uint64_t last_done = 0;  // per-call state of this printer only
-  const std::uint64_t rate = p.done - last_done;
+// "   3.0s  120000/300000  40123 req/s  0 errors", rewritten in place.
+void show_progress(const anvil::loadgen::Progress& p, std::uint64_t& last_done) {
+  const auto ull = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+  const std::uint64_t rate = p.done - last_done;  // called once a second
   last_done = p.done;
   if (p.total > 0) {
     std::fprintf(stderr, "\r\033[K  %6.1fs  %llu/%llu  %llu req/s  %llu errors", p.elapsed_s,
-                 static_cast<unsigned long long>(p.done), static_cast<unsigned long long>(p.total),
-                 static_cast<unsigned long long>(rate), static_cast<unsigned long long>(p.errors));
+                 ull(p.done), ull(p.total), ull(rate), ull(p.errors));
   } else {
     std::fprintf(stderr, "\r\033[K  %6.1fs  %llu done  %llu req/s  %llu errors", p.elapsed_s,
-                 static_cast<unsigned long long>(p.done), static_cast<unsigned long long>(rate),
-                 static_cast<unsigned long long>(p.errors));
+                 ull(p.done), ull(rate), ull(p.errors));
   }
   std::fflush(stderr);
 }
@@ -57,8 +56,10 @@ int main(int argc, char** argv) {
   }
 
   const bool live = config.progress && ::isatty(STDERR_FILENO);
-  const Result result =
-      run(config, std::get<std::string>(request), live ? show_progress : ProgressFn{});
+  std::uint64_t last_done = 0;
+  ProgressFn progress;
+  if (live) progress = [&last_done](const Progress& p) { show_progress(p, last_done); };
+  const Result result = run(config, std::get<std::string>(request), progress);
   if (live) std::fputs("\r\033[K", stderr);
 
   if (result.connects == 0) {
