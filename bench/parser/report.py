@@ -38,6 +38,7 @@ def collect(raw):
             # CPU time: on a shared machine, wall time also counts the time
             # other processes held the core (DESIGN.md, "Measurement").
             "ns": b["cpu_time"] * NS[b.get("time_unit", "ns")],
+            "wall_ns": b["real_time"] * NS[b.get("time_unit", "ns")],
             "bytes_per_second": b.get("bytes_per_second", 0.0),
             "label": b.get("label", ""),
         }
@@ -57,6 +58,7 @@ def summarise(rows, order):
             "parser": parser,
             "label": mid["label"],
             "ns_per_request": {"median": round(mid["ns"], 2)},
+            "wall_ns_per_request": {"median": round(mid["wall_ns"], 2)},
             "gb_per_s": {"median": round(mid["bytes_per_second"] / 1e9, 3)},
         }
         for stat in ("min", "max"):
@@ -120,6 +122,7 @@ def main():
     ap.add_argument("--commit", default="unknown")
     ap.add_argument("--pinned-cpu", default=None)
     ap.add_argument("--repetitions", type=int, default=1)
+    ap.add_argument("--load", default="unknown", help="load average when the run started")
     args = ap.parse_args()
     with open(args.raw, encoding="utf-8") as f:
         raw = json.load(f)
@@ -131,7 +134,8 @@ def main():
     reps = args.repetitions
     verdict = ratio.get(TARGET_WORKLOAD)
     met = verdict is not None and verdict <= TARGET_RATIO
-    summary = (f"{args.cpu_model}, pinned to CPU {args.pinned_cpu}, commit {args.commit}, {date}; "
+    summary = (f"{args.cpu_model}, pinned to CPU {args.pinned_cpu}, load average {args.load} at start, "
+               f"commit {args.commit}, {date}; "
                f"CPU ns per request, median of {reps} repetition(s), (min–max) in brackets; "
                f"GB/s over CPU time. "
                f"Target fast ≤ {TARGET_RATIO}x llhttp on {TARGET_WORKLOAD}: "
@@ -146,6 +150,7 @@ def main():
             "cpu_model": args.cpu_model,
             "pinned_cpu": args.pinned_cpu,
             "repetitions": reps,
+            "load_average_at_start": args.load,
             "context": raw["context"],
             "results": results,
             "ratio_fast_over_llhttp": ratio,

@@ -29,13 +29,16 @@ else
   cpu="none"
 fi
 
+# The machine may be shared: record how busy it was (CPU time is reported, which
+# other processes inflate less than wall time).
+load=$(cut -d' ' -f1-3 /proc/loadavg)
 raw=$(mktemp)
 trap 'rm -f "$raw"' EXIT
 if [ "$quick" -eq 1 ]; then
   reps=1
   $pin "$build/bin/parser_bench" --benchmark_min_time=0.05 \
     --benchmark_out="$raw" --benchmark_out_format=json >/dev/null
-  /usr/bin/python3 "$here/report.py" "$raw" --pinned-cpu "$cpu" --repetitions "$reps" \
+  /usr/bin/python3 "$here/report.py" "$raw" --pinned-cpu "$cpu" --repetitions "$reps" --load "$load" \
     --commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
     --cpu-model "$(lscpu | sed -n 's/^Model name: *//p' | head -1)"
   exit 0
@@ -50,6 +53,6 @@ if [ -n "$(git -C "$root" status --porcelain -- parser bench/parser 2>/dev/null)
   commit="$commit+dirty"
 fi
 mkdir -p "$root/bench/results"
-/usr/bin/python3 "$here/report.py" "$raw" --pinned-cpu "$cpu" --repetitions "$reps" \
+/usr/bin/python3 "$here/report.py" "$raw" --pinned-cpu "$cpu" --repetitions "$reps" --load "$load" \
   --commit "$commit" --cpu-model "$(lscpu | sed -n 's/^Model name: *//p' | head -1)" \
   --results "$root/bench/results/parser.json" --readme "$root/bench/README.md"
