@@ -296,6 +296,7 @@ class Feeder {
       switch (step.event) {
         case Event::need_more:
           if (finishing) fail("finish() returned need_more", "");
+          check_idle(std::string_view(pending).substr(step.consumed));
           if (!feed_piece()) finishing = true;
           break;
         case Event::head:
@@ -336,6 +337,20 @@ class Feeder {
   }
 
  private:
+  // parser.hpp: need_more means "all of buf that could be used is consumed", so
+  // the same bytes again must give need_more and consume nothing. A parser that
+  // could still go on would leave a connection waiting for bytes that never
+  // come (a client that pipelines its requests and then waits for answers).
+  void check_idle(std::string_view rest) {
+    const std::string_view buf = guarded_.place(rest);
+    const Step again = parser_.next(buf);
+    if (again.event != Event::need_more || again.consumed != 0) {
+      std::string detail = "unconsumed: ";
+      detail += printable(rest);
+      fail("need_more, but the same bytes again still make progress", detail);
+    }
+  }
+
   // parser.hpp: "every later call returns error until reset()".
   void check_sticky(std::string_view rest, Error first) {
     const std::string_view buf = guarded_.place(rest);
