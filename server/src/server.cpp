@@ -217,6 +217,9 @@ Server::Impl::~Impl() {
     io.restart();
     io.poll();
   }
+  // The descriptors belong to io's services, which go before the members
+  // declared ahead of io: release them now.
+  listeners.clear();
   if (own_access_fd_) ::close(access_fd_);
 }
 
