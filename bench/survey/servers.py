@@ -156,7 +156,7 @@ DirectoryIndex index.html
 
 SERVERS = [
     Server("wsgiref", "wsgiref", ["cpython", "pypy"], _launch("wsgiref"),
-           ladder=None, note="standard library, one thread"),
+           note="standard library: one thread, listen backlog 5 (socketserver's default)"),
     Server("gunicorn-sync", "gunicorn sync", ["cpython", "pypy"],
            lambda py, build: [py, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync",
                               "--bind", f"{HOST}:{{port}}", "hello:app"],

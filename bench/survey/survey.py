@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ REQUESTS = ROOT / "bench" / "requests"
 SERVER_CPU, CLIENT_CPU = 0, 1
 THREADS, CONNECTIONS = 4, 40          # the survey: 4 client workers x 10 concurrent requests
 SURVEY_REQUESTS, SURVEY_WARMUP = 120000, 30000
+PROBE, MIN_COUNTED = 1000, 1000     # --cell-seconds: the rate probe, the least counted per run
 STATS_LINE = re.compile(r"anvil: stats(?: pid \d+)?: requests (\d+); (.*)")
 
 # (mode, profile): mode "close" is the survey's (a new connection per request).
@@ -119,26 +119,12 @@ class SurveyHammer(measure.Hammer):
 
 
 def tree_cpu_ns(pid):
-    """CPU time of pid's tree in ns, from every thread's /proc/.../schedstat.
-
-    measure.tree_cpu_seconds counts clock ticks (10 ms here): over the quick
-    matrix's few thousand requests that is several µs per request of
-    resolution. schedstat's first field is the thread's time on a CPU in ns
-    (user and system together). A thread that exits during the run takes its
-    time with it, so measure's tick count is recorded beside it as a check."""
-    total = 0
-    for p in [pid] + measure.descendants(pid):
-        try:
-            tids = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for t in tids:
-            try:
-                with open(f"/proc/{p}/task/{t}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                pass  # the thread ended between the listing and the read
-    return total
+    """CPU time of pid's tree in ns (measure.tree_runtime_seconds: every thread's
+    /proc/.../schedstat). measure.tree_cpu_seconds counts 10 ms clock ticks:
+    over the quick matrix's few thousand requests that is several µs per
+    request of resolution. A thread that exits during the run takes its time
+    with it, so the tick count is recorded beside it as a check."""
+    return round(measure.tree_runtime_seconds(pid) * 1e9)
 
 
 def measure_run(server, client, request_file, close, requests, warmup):
@@ -217,6 +203,28 @@ def stop_and_read_log(server):
     return log
 
 
+def plan_requests(srv, client, request_file, close, args, cell):
+    """(warm-up, counted per run). Without --cell-seconds: the survey's counts.
+    With it, a server too slow to answer them in time gets fewer: a probe of
+    PROBE requests (part of the warm-up) gives its rate, and the warm-up and
+    each run are cut to what fits in an equal share of the budget, never below
+    MIN_COUNTED counted requests. The cell records what it ran."""
+    warmup, counted = args.warmup, args.requests - args.warmup
+    if args.cell_seconds:
+        probe = min(PROBE, warmup) if warmup else PROBE
+        r = client.run(srv.host, srv.port, request_file, close, probe, CONNECTIONS, cpu=CLIENT_CPU)
+        rate = r.requests_per_s or 1.0
+        share = args.cell_seconds / (args.runs + 1)
+        fit = int(rate * share)
+        warmup = max(min(warmup - probe, fit), 0)
+        counted = max(min(counted, fit), MIN_COUNTED)
+        cell["probe"] = {"requests": probe, "requests_per_s": round(rate, 1)}
+    cell["warmup"] = warmup + (cell["probe"]["requests"] if "probe" in cell else 0)
+    cell["counted_per_run"] = counted
+    cell["capped"] = counted < args.requests - args.warmup
+    return warmup, counted
+
+
 def run_cell(server_def, runtime, workload, files, args, client):
     """One server x runtime x workload: start, verify, warm up, runs, stop."""
     mode, profile = WORKLOADS[workload]
@@ -240,10 +248,10 @@ def run_cell(server_def, runtime, workload, files, args, client):
     log = ""
     try:
         measure.verify(srv.host, srv.port, request)
-        counted = args.requests - args.warmup
+        warmup, counted = plan_requests(srv, client, request_file, mode == "close", args, cell)
         for i in range(args.runs):
             m = measure_run(srv, client, request_file, mode == "close", counted,
-                            args.warmup if i == 0 else 0)
+                            warmup if i == 0 else 0)
             cell["runs"].append(m)
         measure.verify(srv.host, srv.port, request)
     except Exception as e:  # noqa: BLE001 - a wrong answer or a crash is a result
@@ -287,7 +295,10 @@ def estimate_s(cells, args):
             continue
         mode = WORKLOADS[workload][0]
         n = args.warmup + args.runs * (args.requests - args.warmup)
-        total += EST_START_S + n / EST_RATE[mode]
+        t = n / EST_RATE[mode]
+        if args.cell_seconds:
+            t = min(t, args.cell_seconds + PROBE / EST_RATE[mode])
+        total += EST_START_S + t
     return total
 
 
@@ -340,6 +351,11 @@ def parse_args(argv):
                    help="where bin/hammer and bin/anvil-native are (default build/)")
     p.add_argument("--out", help="results JSON, SURVEY.md and charts beside it (default "
                    "bench/results/survey.json; quick: BUILD/survey-quick/; demo: none)")
+    p.add_argument("--cell-seconds", type=float, default=0,
+                   help="time budget per server x runtime x workload: servers too slow for "
+                   "--requests in it get fewer (recorded per cell; 0: no cap)")
+    p.add_argument("--estimate", action="store_true", help="print the plan and its estimated "
+                   "run time, run nothing")
     p.add_argument("--no-install", action="store_true", help="do not apt-get the peers")
     p.add_argument("--label", default="", help="a note on this run, printed in SURVEY.md")
     args = p.parse_args(argv)
@@ -365,7 +381,7 @@ def parse_args(argv):
         p.error("--requests must exceed --warmup (it counts the warm-up)")
     reduced = (args.requests, args.warmup, args.runs) != (SURVEY_REQUESTS, SURVEY_WARMUP, 3) or \
         set(args.servers) != set(servers.BY_KEY) or set(args.workloads) != set(WORKLOADS) or \
-        set(args.runtimes) != set(servers.RUNTIMES)
+        set(args.runtimes) != set(servers.RUNTIMES) or bool(args.cell_seconds)
     if args.matrix == "full" and reduced:
         args.matrix = "reduced"
     args.build_dir = os.path.abspath(args.build_dir)
@@ -396,11 +412,11 @@ def main(argv):
         data = json.loads((RESULTS / "survey.json").read_text())
         report.write_all(data, RESULTS)
         return 0
-    if not os.access(args.hammer, os.X_OK):
+    if not args.estimate and not os.access(args.hammer, os.X_OK):
         print(f"survey: {args.hammer} is missing: run `make build` (or pass --build-dir)",
               file=sys.stderr)
         return 1
-    if not args.no_install and args.matrix != "demo":
+    if not args.no_install and not args.estimate and args.matrix != "demo":
         install_peers()
     cells = matrix(args)
     est = estimate_s(cells, args)
@@ -413,6 +429,11 @@ def main(argv):
           f"{len(args.workloads)} workloads), {args.requests} requests per run of which "
           f"{args.warmup} warm-up (once per cell), {args.runs} runs; "
           f"estimated at most {est / 60:.0f} min", flush=True)
+    if args.cell_seconds:
+        print(f"survey: at most about {args.cell_seconds:.0f} s per cell: slower servers get "
+              f"fewer requests (each cell records its counts)")
+    if args.estimate:
+        return 0
     client = SurveyHammer(args.hammer)
     results = []
     started = time.monotonic()
@@ -427,7 +448,9 @@ def main(argv):
                            "counted_per_run": args.requests - args.warmup, "threads": THREADS,
                            "connections": CONNECTIONS, "server_cpu": SERVER_CPU,
                            "client_cpu": CLIENT_CPU, "servers": args.servers,
-                           "runtimes": args.runtimes, "workloads": args.workloads},
+                           "runtimes": args.runtimes, "workloads": args.workloads,
+                           "cell_seconds": args.cell_seconds},
+            "load_average_at_end": os.getloadavg(),
             "elapsed_s": round(time.monotonic() - started, 1),
             "survey_2013": servers.SURVEY_2013, "cells": results}
     print(f"survey: done in {data['elapsed_s'] / 60:.1f} min")
