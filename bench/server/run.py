@@ -213,6 +213,9 @@ def fmt_ratio(r):
 
 def readme_section(result):
     m = result["machine"]
+    load = ", ".join(f"{x:.1f}" for x in m.get("loadavg_start", [])) or "not recorded"
+    if m.get("load_note"):
+        load += f" ({m['load_note']})"
     lines = [BEGIN, "", "### Server CPU time per request (`bench/server/run.py`)", "",
              f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; commit "
              f"`{result['commit'][:10]}`, {result['date']}; client `{result['client']}`, "
@@ -222,7 +225,13 @@ def readme_section(result):
              f"[min–max] of {result['reps']} runs. *schedstat*: the same from "
              "`/proc/*/task/*/schedstat` (nanoseconds, live threads only), a cross-check. "
              f"*At {FIXED_RATE}/s*: every server offered the same rate (like for like; "
-             "schedstat figure, as the tick count is small there).", ""]
+             "schedstat figure, as the tick count is small there).",
+             "",
+             f"Load average when the run started: {load}. Servers that close every "
+             "connection in keep-alive mode are marked; uWSGI closes without a "
+             "`Connection: close` field, so hammer's next request on each such connection "
+             "fails and is counted as an error (about half the requests), and the CPU is "
+             "divided by the requests answered.", ""]
     for mode, title in (("close", "New connection per request"),
                         ("keep-alive", "Keep-alive (chrome-2013 without `Connection: close`)")):
         lines += [f"**{title}**", "",
@@ -282,7 +291,7 @@ def machine():
                 model = line.split(":", 1)[1].strip()
                 break
     return {"cpu_model": model, "cores": os.cpu_count(), "kernel": platform.release(),
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0], "loadavg_start": list(os.getloadavg())}
 
 
 def git_commit():
@@ -303,7 +312,13 @@ def main(argv=None):
     p.add_argument("--modes", default="close,keep-alive")
     p.add_argument("--json", default=os.path.join(ROOT, "bench", "results", "server.json"))
     p.add_argument("--readme", default=os.path.join(ROOT, "bench", "README.md"))
+    p.add_argument("--render", action="store_true",
+                   help="only rewrite the README table from the --json results")
     args = p.parse_args(argv)
+    if args.render:
+        with open(args.json) as f:
+            write_readme(args.readme, readme_section(json.load(f)))
+        return 0
 
     modes = QUICK_MODES if args.quick else MODES
     reps = 1 if args.quick else args.reps
