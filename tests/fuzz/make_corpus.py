@@ -12,6 +12,8 @@ HERE = pathlib.Path(__file__).resolve().parent
 REQUESTS = HERE.parent.parent / "bench" / "requests"
 
 RESPONSE, HEAD_RESPONSE, SMALL_LIMITS = 1, 2, 4
+# The fast parser's head scanner (flags bits 3-4).
+BEST, AVX2, SSE42, GENERIC = 0, 1 << 3, 2 << 3, 3 << 3
 # Fragmentation styles (byte 3): a few random cuts, every n bytes, every byte, many cuts.
 FEW, EVERY_N, EVERY_BYTE, MANY = 0, 1, 2, 3
 
@@ -106,6 +108,12 @@ def main():
     for i, (name, data) in enumerate(workloads.items()):
         write(f"req-{name}", header(style=FEW, seed=i) + data)
         write(f"req-{name}-bytewise", header(style=EVERY_BYTE) + data)
+    for variant, vname in ((SSE42, "sse42"), (GENERIC, "generic")):
+        write(f"req-chrome-2025-{vname}", header(variant, style=EVERY_N, seed=3) + workloads["chrome-2025"])
+        long_cookie = "GET / HTTP/1.1\nHost: a\nCookie: " + "k=v0123456789; " * 100 + "\nX-A: \tb\t\n\n"
+        write(f"req-long-field-{vname}", header(variant, style=FEW, seed=11) + crlf(long_cookie))
+        write(f"req-chunked-trailers-{vname}", header(variant, style=MANY, seed=5) + REQUEST_SEEDS["post-chunked-trailers"])
+        write(f"req-bare-cr-{vname}", header(variant) + REQUEST_SEEDS["bare-cr-in-value"])
     write("req-pipelined-workloads", header(style=MANY, seed=99) + b"".join(workloads.values()))
     write("req-chrome-2013-small-limits", header(SMALL_LIMITS, 0b111, 40, EVERY_N, 5) + workloads["chrome-2013"])
     for i, (name, data) in enumerate(REQUEST_SEEDS.items()):

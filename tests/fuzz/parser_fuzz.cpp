@@ -5,7 +5,8 @@
 // that is not sticky), ends the process with a message and __builtin_trap().
 //
 // Input layout (tests/fuzz/make_corpus.py writes seeds in it):
-//   [0] flags: bit0 response mode, bit1 responses answer HEAD, bit2 small limits
+//   [0] flags: bit0 response mode, bit1 responses answer HEAD, bit2 small limits,
+//       bits 3-4 the fast parser's head scanner (best, avx2, sse42, generic)
 //   [1] which limits are small (one bit per Limits member, in declaration order)
 //   [2] the small limits' value seed
 //   [3] fragmentation style (low 2 bits)   [4..5] fragmentation seed
@@ -26,6 +27,7 @@
 #include <vector>
 
 #include "anvil/parser/parser.hpp"
+#include "fast_scan.hpp"  // parser/src: the fast parser's scanner variants
 
 namespace {
 
@@ -137,8 +139,11 @@ class GuardedBuffer {
   int next_ = 0;
 };
 
+constexpr std::string_view kFastVariants[] = {"best", "avx2", "sse42", "generic"};
+
 struct Setup {
   Mode mode = Mode::request;
+  std::string_view fast_variant = "best";
   bool head_response = false;
   Limits limits;
   std::vector<std::size_t> cuts;
@@ -192,6 +197,7 @@ bool decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
   const std::uint8_t flags = data[0];
   setup.mode = (flags & 1) ? Mode::response : Mode::request;
   setup.head_response = (flags & 2) != 0;
+  setup.fast_variant = kFastVariants[(flags >> 3) & 3];
   if (flags & 4) setup.limits = small_limits(data[1], data[2]);
   setup.input = {reinterpret_cast<const char*>(data) + kHeaderBytes, size - kHeaderBytes};
   const auto seed = static_cast<std::uint16_t>(data[4] << 8 | data[5]);
@@ -383,7 +389,7 @@ std::string describe(const Outcome& o) {
   const Limits& l = setup.limits;
   std::string detail;
   append(detail, {"mode=", setup.mode == Mode::request ? "request" : "response",
-                  setup.head_response ? " head_response" : ""});
+                  setup.head_response ? " head_response" : "", " fast=", setup.fast_variant});
   append(detail, {" limits{request_line=", std::to_string(l.request_line),
                   " header_bytes=", std::to_string(l.header_bytes),
                   " fields=", std::to_string(l.fields), " body=", std::to_string(l.body),
@@ -417,6 +423,22 @@ void compare_parsers(const Setup& setup, const Outcome& llhttp, const Outcome& f
 
 }  // namespace
 
+namespace {
+
+// Every SIMD variant of the fast parser's head scanner must answer as the
+// plain one does; inputs choose the variant (the CPU may lack some: best then).
+std::unique_ptr<Parser> make(ParserKind kind, const Setup& setup) {
+  namespace fast = anvil::parser::detail::fast;
+  if (kind == ParserKind::fast && setup.fast_variant != "best") {
+    if (const fast::HeadScanner* scanner = fast::head_scanner_named(setup.fast_variant)) {
+      return fast::make_fast_parser_with(setup.mode, setup.limits, *scanner);
+    }
+  }
+  return anvil::parser::make_parser(kind, setup.mode, setup.limits);
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   Setup setup;
   if (!decode(data, size, setup)) return 0;
@@ -425,7 +447,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Outcome pieces[2];
   const ParserKind kinds[2] = {ParserKind::llhttp, ParserKind::fast};
   for (int i = 0; i < 2; ++i) {
-    auto parser = anvil::parser::make_parser(kinds[i], setup.mode, setup.limits);
+    auto parser = make(kinds[i], setup);
     Feeder feeder(*parser, guarded);
     whole[i] = feeder.run(setup, {});
     // The same parser object again, after reset(): also checks reset().
