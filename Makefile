@@ -62,8 +62,8 @@ test-fuzz: deps
 
 # pytest runs on CPython; the servers under test run on CPython, then on PyPy.
 test-python: build
-	ANVIL_SERVER_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
-	ANVIL_SERVER_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
+	ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
+	ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
 
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
