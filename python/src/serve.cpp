@@ -83,6 +83,7 @@ int serve(py::object app, const py::kwargs& options) {
     WsgiOptions wsgi;
     wsgi.threads = config.threads;
     wsgi.multiprocess = config.workers > 1;
+    wsgi.join_timeout = config.graceful_timeout + std::chrono::duration<double>(1.0);
     // The handler is made in each worker after fork; it holds Python objects,
     // so it is made (and later destroyed) with the GIL.
     auto held = std::make_shared<py::object>(app);

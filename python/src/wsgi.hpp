@@ -12,6 +12,7 @@
 //    thread); N Python threads run the app and block (GIL released) on writes.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -35,6 +36,8 @@ using server::Exchange;
 struct WsgiOptions {
   int threads = 1;
   bool multiprocess = false;
+  // How long stop() waits for the Python threads (--graceful-timeout + 1 s).
+  std::chrono::duration<double> join_timeout{31.0};
 };
 
 class WsgiHandler;
@@ -131,6 +134,7 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   static py::object cached(CachedText& c, std::string_view text);
   void run_threads();
   void thread_main();
+  void join_threads();
 
   py::object app_;
   WsgiOptions options_;
@@ -156,6 +160,7 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Exchange>> queue_;
   bool stopping_ = false;
+  std::size_t exited_ = 0;  // threads that have left thread_main
   std::vector<std::thread> threads_;
 };
 

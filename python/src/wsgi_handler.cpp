@@ -5,6 +5,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 
 #include "wsgi.hpp"
 #include "wsgi_input.hpp"
@@ -154,7 +155,11 @@ void WsgiHandler::thread_main() {
       py::gil_scoped_release unlocked;
       std::unique_lock lock(mutex_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
+      if (queue_.empty()) {
+        ++exited_;
+        cv_.notify_all();
+        return;
+      }
       ex = std::move(queue_.front());
       queue_.pop_front();
     }
@@ -166,18 +171,41 @@ void WsgiHandler::thread_main() {
 void WsgiHandler::stop() {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_ && threads_.empty()) return;
+    if (stopping_) return;
     stopping_ = true;
   }
   cv_.notify_all();
+  join_threads();
+  // Workers leave with _exit(): what the app printed must be flushed now.
+  py::gil_scoped_acquire gil;
+  for (const char* name : {"stdout", "stderr"}) {
+    try {
+      py::object stream = py::module_::import("sys").attr(name);
+      if (!stream.is_none()) stream.attr("flush")();
+    } catch (py::error_already_set&) {
+      PyErr_Clear();  // a closed or replaced stream: nothing to flush
+    }
+  }
+}
+
+void WsgiHandler::join_threads() {
   if (threads_.empty()) return;
-  // Joining waits for Python threads, which need the GIL to finish.
-  const bool have_gil = PyGILState_Check() != 0;
-  if (have_gil) {
-    py::gil_scoped_release unlocked;
-    for (auto& th : threads_) th.join();
-  } else {
-    for (auto& th : threads_) th.join();
+  // The threads need the GIL to finish; wait without it. A thread still in
+  // the app after the graceful timeout is left behind: the worker is exiting.
+  std::optional<py::gil_scoped_release> unlocked;
+  if (PyGILState_Check() != 0) unlocked.emplace();
+  std::unique_lock lock(mutex_);
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.join_timeout);
+  const bool all = cv_.wait_until(lock, deadline, [this] { return exited_ == threads_.size(); });
+  lock.unlock();
+  for (auto& th : threads_) {
+    if (all) {
+      th.join();
+    } else {
+      th.detach();
+    }
   }
   threads_.clear();
 }

@@ -13,7 +13,6 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
@@ -117,6 +116,25 @@ class Server:
                 if left <= 0 or self._closed:
                     raise AssertionError(f"no log line matching {pattern!r}; log:\n" + "".join(self._lines))
                 self._cond.wait(left)
+
+    def wait_for_log_count(self, pattern, count, timeout=10.0):
+        """Block until `count` stderr lines match pattern; returns their matches."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [m for m in map(rx.search, self._lines) if m]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    raise AssertionError(f"fewer than {count} log lines matching {pattern!r}; log:\n"
+                                         + "".join(self._lines))
+                self._cond.wait(left)
+
+    def worker_pids(self, count):
+        """PIDs of the first `count` workers, once each has said it started."""
+        return sorted(int(m.group(1)) for m in self.wait_for_log_count(r"anvil: worker (\d+) started", count))
 
     @property
     def url(self):
