@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "anvil/parser/parser.hpp"
+#include "fast_scan.hpp"  // parser/src: the fast parser's scanner variants
 
 namespace {
 
@@ -66,8 +67,36 @@ bool parse_one(Parser& parser, std::string_view request, std::size_t& fields) {
   return false;
 }
 
-void bm_parse(benchmark::State& state, ParserKind kind, const Workload* workload) {
-  auto parser = anvil::parser::make_parser(kind, Mode::request);
+// One parser to measure: a kind, or a named head-scanner variant of `fast`.
+struct Contender {
+  std::string name;
+  ParserKind kind;
+  const anvil::parser::detail::fast::HeadScanner* scanner = nullptr;
+};
+
+std::unique_ptr<Parser> make(const Contender& c) {
+  if (c.scanner)
+    return anvil::parser::detail::fast::make_fast_parser_with(Mode::request, {}, *c.scanner);
+  return anvil::parser::make_parser(c.kind, Mode::request);
+}
+
+// Both parsers, then the fast parser's narrower scanners where this CPU runs
+// them, to show how much of its speed comes from SIMD.
+std::vector<Contender> contenders() {
+  std::vector<Contender> out;
+  for (ParserKind kind : anvil::parser::all_parser_kinds()) {
+    out.push_back({std::string(anvil::parser::name_of(kind)), kind});
+  }
+  for (const char* variant : {"sse42", "generic"}) {
+    if (const auto* scanner = anvil::parser::detail::fast::head_scanner_named(variant)) {
+      out.push_back({std::string("fast-") + variant, ParserKind::fast, scanner});
+    }
+  }
+  return out;
+}
+
+void bm_parse(benchmark::State& state, const Contender* contender, const Workload* workload) {
+  auto parser = make(*contender);
   const std::string_view request = workload->bytes;
   std::size_t fields = 0;
   // Check once, outside the timing, that the parser accepts the whole request.
@@ -160,12 +189,13 @@ int main(int argc, char** argv) {
   workloads.push_back({"cookie-4k", big_cookie_request()});
   workloads.push_back({"chunked-post", chunked_post_request()});
 
+  const std::vector<Contender> parsers = contenders();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   for (const Workload& w : workloads) {
-    for (ParserKind kind : anvil::parser::all_parser_kinds()) {
-      const std::string name = "parse/" + w.name + "/" + std::string(anvil::parser::name_of(kind));
-      benchmark::RegisterBenchmark(name.c_str(), bm_parse, kind, &w)
+    for (const Contender& c : parsers) {
+      const std::string name = "parse/" + w.name + "/" + c.name;
+      benchmark::RegisterBenchmark(name.c_str(), bm_parse, &c, &w)
           ->Unit(benchmark::kNanosecond)
           ->ComputeStatistics("min", min_of)
           ->ComputeStatistics("max", max_of);

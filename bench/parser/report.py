@@ -80,23 +80,24 @@ def ratios(results):
 
 def table(results, ratio):
     by = {(e["workload"], e["parser"]): e for e in results}
-    lines = [
-        "| workload | request | llhttp ns/req | fast ns/req | llhttp GB/s | fast GB/s | fast/llhttp |",
-        "|---|---|--:|--:|--:|--:|--:|",
-    ]
+    parsers = list(dict.fromkeys(e["parser"] for e in results))
+    head = ["workload", "request"] + [f"{p} ns/req" for p in parsers]
+    head += ["llhttp GB/s", "fast GB/s", "fast/llhttp"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "--:|" * (len(head) - 2)]
     for workload in dict.fromkeys(e["workload"] for e in results):
         cells = [workload, by.get((workload, "llhttp"), {}).get("label", "")]
-        for field in ("ns_per_request", "gb_per_s"):
-            for parser in ("llhttp", "fast"):
-                e = by.get((workload, parser))
-                if e is None or "error" in e:
-                    cells.append("error" if e else "-")
-                    continue
-                v = e[field]["median"]
-                if field == "ns_per_request" and "min" in e[field]:
-                    cells.append(f"{v:.0f} ({e[field]['min']:.0f}–{e[field]['max']:.0f})")
-                else:
-                    cells.append(f"{v:.2f}" if field == "gb_per_s" else f"{v:.0f}")
+        for parser in parsers:
+            e = by.get((workload, parser))
+            if e is None or "error" in e:
+                cells.append("error" if e else "-")
+                continue
+            ns = e["ns_per_request"]
+            with_range = parser in ("llhttp", "fast") and "min" in ns
+            cells.append(f"{ns['median']:.0f} ({ns['min']:.0f}–{ns['max']:.0f})" if with_range
+                         else f"{ns['median']:.0f}")
+        for parser in ("llhttp", "fast"):
+            e = by.get((workload, parser))
+            cells.append(f"{e['gb_per_s']['median']:.2f}" if e and "error" not in e else "-")
         cells.append(f"{ratio[workload]:.2f}x" if workload in ratio else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
