@@ -92,7 +92,7 @@ std::error_code aborted_error() { return std::make_error_code(std::errc::connect
 Connection::Connection(Server::Impl& server, int fd, const Listener& listener,
                        const sockaddr_storage& peer)
     : srv_(server),
-      sock_(server.io, fd),
+      sock_(server.io),
       fd_(fd),
       listener_(listener),
       peer_(peer),
@@ -102,6 +102,7 @@ Connection::Connection(Server::Impl& server, int fd, const Listener& listener,
 }
 
 Connection::~Connection() {
+  if (!closed_ && !sock_.is_open()) ::close(fd_);  // else sock_ closes it
   if (linked) srv_.unlink(this);
   srv_.release(std::move(r_));
 }
@@ -183,6 +184,16 @@ parser::Step Connection::parse() {
 bool Connection::read_more() {
   if (!head_live_ && begin_ == end_) begin_ = end_ = 0;
   ensure_space();
+  if (sock_.is_open() && !stats_) {
+    // Registered: let Asio read. Its reactor reads when epoll reports the
+    // socket and skips the speculative recv after one that drained it, so a
+    // keep-alive request costs one recv and one writev; our own recv then
+    // async_wait would add an EAGAIN recv and an epoll_ctl(MOD) re-arm per
+    // wait. (--stats keeps the direct path below to time every recv.)
+    arm_read_deadline();
+    async_read();
+    return false;
+  }
   const auto t0 = now_if_stats();
   ssize_t n;
   do {
@@ -190,23 +201,11 @@ bool Connection::read_more() {
   } while (n < 0 && errno == EINTR);
   add_since(Stage::read, t0);
   if (n > 0) {
-    end_ += static_cast<std::size_t>(n);
-    if (!head_live_ && !request_started_) {
-      request_started_ = true;
-      head_deadline_ =
-          Clock::now() + std::chrono::duration_cast<Clock::duration>(srv_.config.header_timeout);
-    }
+    on_bytes(static_cast<std::size_t>(n));
     return true;
   }
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-    if (head_live_) {
-      set_deadline(Wait::body, srv_.config.body_timeout);  // each wait for body bytes
-    } else if (request_started_) {
-      wait_ = Wait::header;  // the whole head shares one deadline (slowloris)
-      deadline_ = head_deadline_;
-    } else {
-      set_deadline(Wait::idle, served_ ? srv_.config.keepalive : srv_.config.header_timeout);
-    }
+    arm_read_deadline();
     wait_readable();
     return false;
   }
@@ -216,8 +215,50 @@ bool Connection::read_more() {
   return false;
 }
 
-void Connection::wait_readable() {
+void Connection::on_bytes(std::size_t n) {
+  end_ += n;
+  if (!head_live_ && !request_started_) {
+    request_started_ = true;
+    head_deadline_ =
+        Clock::now() + std::chrono::duration_cast<Clock::duration>(srv_.config.header_timeout);
+  }
+}
+
+void Connection::arm_read_deadline() {
+  if (head_live_) {
+    set_deadline(Wait::body, srv_.config.body_timeout);  // each wait for body bytes
+  } else if (request_started_) {
+    wait_ = Wait::header;  // the whole head shares one deadline (slowloris)
+    deadline_ = head_deadline_;
+  } else {
+    set_deadline(Wait::idle, served_ ? srv_.config.keepalive : srv_.config.header_timeout);
+  }
+}
+
+void Connection::async_read() {
   if (reading_) return;
+  reading_ = true;
+  sock_.async_read_some(
+      asio::buffer(in_ + end_, r_->in_cap - end_),
+      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+        self->reading_ = false;
+        if (self->closed_) return;
+        if (self->lingering_) {
+          self->linger_read();
+          return;
+        }
+        if (ec) {
+          // EOF or reset: as in read_more().
+          if (ec != asio::error::operation_aborted) self->close_now();
+          return;
+        }
+        self->on_bytes(n);
+        self->resume();
+      });
+}
+
+void Connection::wait_readable() {
+  if (reading_ || !register_socket()) return;
   reading_ = true;
   sock_.async_wait(asio::posix::stream_descriptor::wait_read,
                    [self = shared_from_this()](const boost::system::error_code& ec) {
@@ -231,6 +272,18 @@ void Connection::wait_readable() {
                        self->resume();
                      }
                    });
+}
+
+// The socket joins epoll only when we first have to wait for it: a request
+// that arrives whole (TCP_DEFER_ACCEPT) and ends with the connection is served
+// with accept4, recv, writev and close alone, no epoll_ctl at all.
+bool Connection::register_socket() {
+  if (sock_.is_open()) return true;
+  boost::system::error_code ec;
+  sock_.assign(fd_, ec);
+  if (!ec) return true;
+  close_now();
+  return false;
 }
 
 void Connection::on_head(std::size_t consumed) {
@@ -475,8 +528,12 @@ void Connection::close_now() {
   if (closed_) return;
   closed_ = true;
   dead_.store(true, std::memory_order_release);
-  boost::system::error_code ignored;
-  sock_.close(ignored);
+  if (sock_.is_open()) {
+    boost::system::error_code ignored;
+    sock_.close(ignored);
+  } else {
+    ::close(fd_);
+  }
   for (auto& [index, cb] : r_->callbacks) {
     asio::post(srv_.io, [cb = std::move(cb)] { cb(aborted_error()); });
   }
@@ -611,6 +668,7 @@ void Connection::wait_writable() {
   set_deadline(Wait::write, srv_.config.write_timeout);
   if (writing_) return;
   writing_ = true;
+  if (!register_socket()) return;  // (writing_ was set: close_now ends it all)
   sock_.async_wait(asio::posix::stream_descriptor::wait_write,
                    [self = shared_from_this()](const boost::system::error_code& ec) {
                      self->writing_ = false;

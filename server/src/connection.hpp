@@ -69,6 +69,10 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   parser::Step parse();
   bool read_more();
   void wait_readable();
+  void async_read();
+  void on_bytes(std::size_t n);
+  void arm_read_deadline();
+  bool register_socket();
   void on_head(std::size_t consumed);
   void on_body(std::size_t consumed);
   void dispatch();
