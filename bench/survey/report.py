@@ -215,8 +215,16 @@ def failures(cells):
                 out.append(f"- {what}: {c['summary']['errors']} errors in "
                            f"{c['summary']['requests']} requests ({kinds})")
             else:
-                out.append(f"- {what}: **{c['status']}**: {c['error']}")
+                tail = [ln for ln in (c.get("log_tail") or "").splitlines() if ln.strip()]
+                last = f" (its log: `{tail[-1].strip()[:160]}`)" if tail else ""
+                out.append(f"- {what}: **{c['status']}**: {c['error']}{last}")
     return "\n".join(dict.fromkeys(out)) or "none"
+
+
+def known_notes(cells):
+    keys = cells.measured_servers()
+    return "\n".join(f"- **{servers.BY_KEY[k].label}**: {servers.KNOWN[k]}"
+                     for k in keys if k in servers.KNOWN)
 
 
 # --- the 2013 claims ---------------------------------------------------------------
@@ -560,7 +568,8 @@ def survey_md(data, suffix=""):
     out += ["", "## Charts", "",
             f"![requests/s per server and runtime](survey-requests{suffix}.png)", "",
             f"![the cost ladder](survey-ladder{suffix}.png)", "",
-            "## Failures, errors and servers not available", "", failures(cells), ""]
+            "## Failures, errors and servers not available", "", failures(cells), "",
+            "## Notes on the servers", "", known_notes(cells), ""]
     return "\n".join(out)
 
 

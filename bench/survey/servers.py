@@ -35,6 +35,29 @@ SURVEY_2013 = {
     "eventlet": (3200, 6700),
 }
 
+# What was checked behind some of the figures (by hand, on a raw socket or in
+# the servers' sources), printed under the results when the server is in them.
+KNOWN = {
+    "wsgiref": "listens with a backlog of 5 (socketserver's `request_queue_size`) and serves one "
+               "connection at a time: with 40 concurrent connections the kernel drops SYNs, which "
+               "the client resends after 1 s, 3 s...: hence the p99 of seconds and the read "
+               "timeouts (10 s). It answers HTTP/1.0 and closes every connection.",
+    "cheroot": "listens with a backlog of 5 (`request_queue_size`) for 10 threads: the same dropped "
+               "SYNs as wsgiref. To an HTTP/1.0 request with `Connection: keep-alive` (keep-alive, "
+               "ab) it answers `HTTP/1.1` without a Connection field, then closes: the client, "
+               "entitled by RFC 9112 §9.3 to reuse the connection, meets a reset (errors).",
+    "uwsgi": "`--http-socket` has no keep-alive: it answers HTTP/1.1 requests with `HTTP/1.1` and no "
+             "`Connection: close`, then closes; a client that reuses the connection meets a reset "
+             "(the errors of the keep-alive workloads; the survey used new connections).",
+    "gevent": "on PyPy: Debian's python3-gevent ships its libuv/libev loops as CPython extension "
+              "modules only (`ImportError: cannot import name '_corecffi'`).",
+    "twisted": "`twist web --wsgi` runs the app in the reactor's thread pool and logs every request "
+               "(here to /dev/null, the cheapest place it allows).",
+    "gunicorn-sync": "the sync worker has no keep-alive: it answers `Connection: close` and closes.",
+    "apache": "event MPM in one process (`-X`): under load it closes idle keep-alive connections "
+              "early (its connection limits), which a client reusing them sees as resets.",
+}
+
 NOT_AVAILABLE = {
     "cyclone": "no Debian package (the survey measured it; not installable here without the network)",
 }
@@ -179,7 +202,7 @@ SERVERS = [
     Server("gevent", "gevent.pywsgi", ["cpython", "pypy"], _launch("gevent")),
     Server("eventlet", "eventlet.wsgi", ["cpython", "pypy"], _launch("eventlet")),
     Server("cheroot", "cheroot", ["cpython", "pypy"], _launch("cheroot"),
-           note="10 threads (default)"),
+           note="10 threads, listen backlog 5 (defaults)"),
     Server("uwsgi", "uWSGI --http-socket", ["cpython", "pypy"],
            lambda py, build: ["uwsgi", "--plugin", "python3", "--http-socket", f"{HOST}:{{port}}",
                               "--wsgi-file", str(HERE / "hello.py"), "--callable", "app",

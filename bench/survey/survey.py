@@ -47,7 +47,7 @@ REQUESTS = ROOT / "bench" / "requests"
 SERVER_CPU, CLIENT_CPU = 0, 1
 THREADS, CONNECTIONS = 4, 40          # the survey: 4 client workers x 10 concurrent requests
 SURVEY_REQUESTS, SURVEY_WARMUP = 120000, 30000
-PROBE, MIN_COUNTED = 1000, 1000     # --cell-seconds: the rate probe, the least counted per run
+PROBE, MIN_COUNTED = 500, 1000      # --cell-seconds: the rate probe, the least counted per run
 STATS_LINE = re.compile(r"anvil: stats(?: pid \d+)?: requests (\d+); (.*)")
 
 # (mode, profile): mode "close" is the survey's (a new connection per request).
@@ -225,6 +225,24 @@ def plan_requests(srv, client, request_file, close, args, cell):
     return warmup, counted
 
 
+def startup_output(server_def, runtime, args):
+    """The output of a server that exited at start (measure removes its log):
+    the same command once more, bounded in time, its last lines kept."""
+    spec = server_def.spec(runtime, args.build_dir, measure)
+    with tempfile.TemporaryDirectory(prefix="anvil-survey-start-") as workdir:
+        fields = {"port": measure.free_port(), "workdir": workdir}
+        if spec.setup is not None:
+            fields.update(spec.setup(workdir, fields["port"]) or {})
+        env = dict(os.environ)
+        env.update(spec.env)
+        try:
+            r = subprocess.run([a.format(**fields) for a in spec.argv], capture_output=True,
+                               env=env, cwd=spec.cwd, timeout=30, stdin=subprocess.DEVNULL)
+            return (r.stdout + r.stderr).decode(errors="replace")[-400:]
+        except subprocess.TimeoutExpired:
+            return "(it ran this time: the failure did not repeat)"
+
+
 def run_cell(server_def, runtime, workload, files, args, client):
     """One server x runtime x workload: start, verify, warm up, runs, stop."""
     mode, profile = WORKLOADS[workload]
@@ -244,6 +262,8 @@ def run_cell(server_def, runtime, workload, files, args, client):
         srv = measure.start_server(server_def.spec(runtime, args.build_dir, measure), cpu=SERVER_CPU)
     except Exception as e:  # noqa: BLE001 - any failure to start is a result
         cell.update(status="failed", error=f"did not start: {e}")
+        if "exited" in str(e):
+            cell["log_tail"] = startup_output(server_def, runtime, args)
         return cell
     log = ""
     try:
