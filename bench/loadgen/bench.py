@@ -261,7 +261,10 @@ def table(doc):
     lines = [
         f"Measured {doc['date']} on {doc['cpu_model']} ({doc['cpus']} CPUs), commit `{doc['commit']}`, "
         f"{doc['repetitions']} repetitions of {doc['seconds']} s per point; client on CPU {CLIENT_CPU}, "
-        f"server on CPU {SERVER_CPU}.",
+        f"server on CPU {SERVER_CPU}. Load average (1 min) {doc['loadavg_1min_before']} before, "
+        f"{doc['loadavg_1min_after']} after"
+        + (": other work shared the machine, so treat the figures as rough." if
+           max(doc['loadavg_1min_before'], doc['loadavg_1min_after']) > 2.5 else "."),
         "",
         "| server | connections | client | best -c | requests/s median (min–max) | client CPU µs/request | errors |",
         "|---|---|---|---:|---:|---:|---:|",
@@ -336,6 +339,7 @@ def main():
     else:
         skipped["anvil-native hello"] = f"{native} is not built"
     results = {}
+    load_before = os.getloadavg()
     try:
         for server in servers:
             server.start()
@@ -359,6 +363,8 @@ def main():
         "commit": commit, "repetitions": reps, "seconds": secs,
         "client_cpu": CLIENT_CPU, "server_cpu": SERVER_CPU,
         "skipped_servers": skipped,
+        # Other work on the machine skews every figure; recorded so it can be judged.
+        "loadavg_1min_before": round(load_before[0], 2), "loadavg_1min_after": round(os.getloadavg()[0], 2),
         "results": results,
     }
     doc["ratios"] = ratios(results)
