@@ -131,6 +131,7 @@ class Server::Impl {
   std::vector<std::unique_ptr<Resources>> pool_;
   bool accepting_paused_ = false;
   bool backoff_pending_ = false;
+  bool accept_error_logged_ = false;
   bool draining_ = false;
   bool stopping_ = false;
   Clock::duration tick_period_;

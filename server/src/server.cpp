@@ -356,13 +356,15 @@ void Server::Impl::accept_on(Listener& l) {
       if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
       // EMFILE, ENFILE, ENOBUFS, ENOMEM: out of a resource. Beast's examples
       // stop accepting for good here; back off and try again instead.
-      if (config.log_level <= LogLevel::warning) {
-        std::fprintf(stderr, "anvil: accept: %s; retrying in %lld ms\n", std::strerror(e),
+      if (!accept_error_logged_ && config.log_level <= LogLevel::warning) {
+        std::fprintf(stderr, "anvil: accept: %s; retrying every %lld ms\n", std::strerror(e),
                      static_cast<long long>(kAcceptBackoff.count()));
+        accept_error_logged_ = true;  // once per episode, not every 100 ms
       }
       pause_accepting(kAcceptBackoff);
       return;
     }
+    accept_error_logged_ = false;
     auto c = std::make_shared<Connection>(*this, fd, l, peer);
     c->start();
   }

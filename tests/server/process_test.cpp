@@ -2,6 +2,7 @@
 // signals, exit codes. Readiness is the "listening on" line, never a sleep.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,12 +26,17 @@ using namespace std::chrono_literals;
 
 class NativeProcess {
  public:
-  explicit NativeProcess(std::vector<std::string> args) {
+  // max_files > 0: RLIMIT_NOFILE for the server (to run it out of descriptors).
+  explicit NativeProcess(std::vector<std::string> args, rlim_t max_files = 0) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(fds[1], STDERR_FILENO);
+      if (max_files > 0) {
+        const rlimit lim{max_files, max_files};
+        ::setrlimit(RLIMIT_NOFILE, &lim);
+      }
       std::vector<char*> argv;
       static char bin[] = ANVIL_NATIVE_BIN;
       argv.push_back(bin);
@@ -145,6 +151,26 @@ TEST(Process, BadArgumentsPrintOneLineAndExit2) {
     EXPECT_EQ(err.rfind("anvil-native: ", 0), 0u) << err;
     EXPECT_EQ(err.find('\n'), err.size() - 1) << err;
   }
+}
+
+TEST(Process, AcceptSurvivesRunningOutOfDescriptors) {
+  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "0", "hello"}, 32);
+  const std::uint16_t port = p.port();
+  ASSERT_NE(port, 0);
+  // Hold more connections than the server has descriptors for (each sends a
+  // byte so that TCP_DEFER_ACCEPT lets it through).
+  std::vector<Client> held;
+  for (int i = 0; i < 48; ++i) {
+    held.push_back(Client::tcp(port));
+    ASSERT_TRUE(held.back().send("G"));
+  }
+  EXPECT_FALSE(p.wait_for("(anvil: accept: Too many open files)", 5s).empty());
+  held.clear();  // descriptors come back; accepting must resume on its own
+  Client c = Client::tcp(port);
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "Hello, World!");
 }
 
 TEST(Process, TwoWorkersBothServe) {

@@ -477,6 +477,18 @@ TEST(Core, ClientDisconnectMidResponseLeavesTheServerServing) {
   EXPECT_EQ(h->completed.load(), 1);
 }
 
+TEST(Timeouts, ClientThatStopsReadingIsCutOffByTheWriteTimeout) {
+  auto cfg = config_for(ParserKind::fast);
+  cfg.write_timeout = Seconds(0.3);
+  auto h = std::make_shared<StreamHandler>(64);
+  Running s(cfg, h);
+  Client c = s.client();
+  ASSERT_TRUE(c.send(kGet));  // and never read
+  for (int i = 0; i < 300 && h->failures.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(h->failures.load(), 1);
+  EXPECT_EQ(s.server().connection_count(), 0u);
+}
+
 TEST(Core, MaxConnectionsLeavesTheRestInTheBacklog) {
   auto cfg = config_for(ParserKind::fast);
   cfg.max_connections = 2;
