@@ -154,6 +154,7 @@ struct Conn {
   bool interim = false;      // the current response is a 1xx
   bool finished = false;
   bool consuming = false;     // inside consume(): c.buf is in use
+  bool draining = false;      // answered; waiting for the server's announced close
   bool measured = false;      // duration mode: the batch was sent after the warm-up
   std::uint32_t pending = 0;  // claimed requests not yet answered or failed
   std::size_t write_off = 0, write_len = 0;
@@ -352,7 +353,7 @@ class Worker {
           if (gen != c.gen) return;
           c.read_armed = false;
           if (ec == asio::error::eof) return on_eof(c);
-          if (ec) return c.pending > 0 ? broken(c, ErrorKind::reset) : close_conn(c);
+          if (ec) return c.pending > 0 ? broken(c, ErrorKind::reset) : drop_idle(c);
           if (measuring_now()) stats_.bytes_read += n;
           // consume() may answer, send the next batch or even reconnect; the
           // read is armed after it, once c.have says where new bytes go.
@@ -410,6 +411,14 @@ class Worker {
     c.in_response = false;
     if (!keep) {
       if (c.pending > 0) fail_pending(c, ErrorKind::reset);  // pipelined, never answered
+      if (!msg.keep_alive && !peer_closed) {
+        // The server said it closes: wait for its FIN and close after it, so
+        // the server's side holds TIME_WAIT (RFC 9293 §3.6) and this port is
+        // free at once; closing first leaves a TIME_WAIT socket here per
+        // request, which slows every later connect()'s port search.
+        c.draining = true;
+        return;
+      }
       close_conn(c);
       return next_request(c);
     }
@@ -476,7 +485,7 @@ class Worker {
   }
 
   void on_eof(Conn& c) {
-    if (c.pending == 0) return close_conn(c);  // an idle keep-alive connection closed
+    if (c.pending == 0) return drop_idle(c);  // closed as announced, or an idle keep-alive one
     const auto step = c.parser->finish(std::string_view(c.buf.data(), c.have));
     if (step.event == parser::Event::done && !c.interim) {
       // The body ended with the connection (RFC 9112 §6.3 rule 8).
@@ -486,6 +495,14 @@ class Worker {
     broken(c, c.in_response || c.have > 0 ? ErrorKind::malformed : ErrorKind::reset);
   }
 
+  // A connection with nothing pending went away (or was dropped): if it was
+  // draining, its next request was waiting for that.
+  void drop_idle(Conn& c) {
+    const bool resume = c.draining;
+    close_conn(c);
+    if (resume) next_request(c);
+  }
+
   void close_conn(Conn& c) {
     if (c.fd >= 0) {
       boost::system::error_code ec;
@@ -493,7 +510,7 @@ class Worker {
       c.fd = -1;
     }
     ++c.gen;
-    c.read_armed = c.write_armed = false;
+    c.read_armed = c.write_armed = c.draining = false;
     c.established = false;
     c.in_response = c.interim = false;
     c.have = 0;
@@ -528,6 +545,10 @@ class Worker {
       if (c.pending > 0 && t >= c.deadline) {
         const bool connecting = c.fd >= 0 && !c.established;
         broken(c, connecting ? ErrorKind::connect_timeout : ErrorKind::read_timeout);
+        continue;
+      }
+      if (c.draining && t >= c.deadline) {  // answered; the FIN is late: close first
+        drop_idle(c);
         continue;
       }
       // Idle (paced or backing off) connections stop now; busy ones after their response.

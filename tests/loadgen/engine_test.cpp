@@ -94,6 +94,28 @@ TEST(Engine, CloseModeOpensAConnectionPerRequest) {
   EXPECT_EQ(r.connect.count(), 300u);
 }
 
+// A server that announces its close (Connection: close) closes first, so the
+// TIME_WAIT state stays on its side and hammer's ports are free at once.
+TEST(Engine, WaitsForTheCloseTheServerAnnounced) {
+  ServerOptions opt;
+  opt.close_after = true;
+  opt.close_delay = std::chrono::milliseconds(30);
+  TestServer server(opt);
+  const Result r = run_with(parse({"-c", "4", "--close", "--requests", "40", server.url()}));
+  EXPECT_EQ(r.responses, 40u);
+  EXPECT_EQ(r.error_count(), 0u);
+  EXPECT_EQ(server.client_closes(), 0u);
+}
+
+// A keep-alive server is left by hammer in --close mode: hammer closes first.
+TEST(Engine, CloseModeClosesAKeepAliveConnectionItself) {
+  TestServer server(ServerOptions{});
+  const Result r = run_with(parse(
+      {"-c", "4", "--close", "--requests", "40", "-H", "Connection: keep-alive", server.url()}));
+  EXPECT_EQ(r.responses, 40u);
+  EXPECT_EQ(server.client_closes(), 40u);
+}
+
 TEST(Engine, PipelinedResponsesAllCounted) {
   ServerOptions opt;
   opt.split = true;

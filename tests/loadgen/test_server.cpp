@@ -150,6 +150,7 @@ void TestServer::serve(int fd, unsigned rng) {
       pollfd p{fd, POLLIN, 0};
       if (::poll(&p, 1, kPollMs) <= 0) continue;
       const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n == 0) ++client_closes_;
       if (n <= 0) break;
       in.append(buf, static_cast<std::size_t>(n));
       continue;
@@ -174,6 +175,12 @@ void TestServer::serve(int fd, unsigned rng) {
     }
     open = send_response(fd, build_response(head), rng) && !opt_.close_after &&
            opt_.framing != Framing::until_close;
+    if (!open && opt_.close_delay.count() > 0) {
+      pollfd p{fd, POLLIN, 0};  // did the client close before we did?
+      if (::poll(&p, 1, static_cast<int>(opt_.close_delay.count())) > 0 &&
+          ::recv(fd, buf, 1, 0) == 0)
+        ++client_closes_;
+    }
   }
   ::close(fd);
 }

@@ -29,9 +29,10 @@ struct ServerOptions {
   std::uint64_t stall_every = 0;  // request k with k % stall_every == 0 waits `stall` first
   std::vector<std::uint64_t> stall_at;  // ... and these requests k too
   std::chrono::milliseconds stall{0};
-  bool close_after = false;                 // "Connection: close" and close after every response
-  std::optional<std::string> raw_response;  // if set: sent verbatim instead of a built response
-  bool close_after_raw = false;             // close right after sending raw_response
+  bool close_after = false;                  // "Connection: close" and close after every response
+  std::optional<std::string> raw_response;   // if set: sent verbatim instead of a built response
+  bool close_after_raw = false;              // close right after sending raw_response
+  std::chrono::milliseconds close_delay{0};  // close_after: wait this long before closing
   int backlog = 1024;
   bool accept = true;  // false: listen but never accept (connect timeouts)
 };
@@ -48,6 +49,8 @@ class TestServer {
   std::uint64_t requests() const { return requests_.load(); }
   std::uint64_t connections() const { return connections_.load(); }
   std::uint64_t head_requests() const { return heads_.load(); }
+  // Connections the client closed before this server closed them.
+  std::uint64_t client_closes() const { return client_closes_.load(); }
   int listen_fd() const { return listen_fd_; }
 
  private:
@@ -64,6 +67,7 @@ class TestServer {
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> connections_{0};
   std::atomic<std::uint64_t> heads_{0};
+  std::atomic<std::uint64_t> client_closes_{0};
   std::thread acceptor_;
   std::mutex mutex_;
   std::vector<std::thread> workers_;
