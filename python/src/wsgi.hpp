@@ -140,7 +140,6 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   WsgiOptions options_;
   py::dict template_;
   py::object file_wrapper_;
-  py::object input_type_;
   // Interned environ keys.
   py::object k_method_, k_path_, k_query_, k_protocol_, k_server_name_, k_server_port_,
       k_remote_addr_, k_remote_port_, k_content_type_, k_content_length_, k_input_;

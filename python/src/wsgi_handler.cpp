@@ -8,7 +8,7 @@
 #include <optional>
 
 #include "wsgi.hpp"
-#include "wsgi_input.hpp"
+#include "wsgi_types.hpp"
 
 namespace anvil::python {
 
@@ -71,7 +71,6 @@ WsgiHandler::WsgiHandler(py::object app, const WsgiOptions& options)
     : app_(std::move(app)), options_(options) {
   py::module_ core = py::module_::import("anvil._core");
   file_wrapper_ = core.attr("FileWrapper");
-  input_type_ = core.attr("Input");
   k_method_ = intern("REQUEST_METHOD");
   k_path_ = intern("PATH_INFO");
   k_query_ = intern("QUERY_STRING");
@@ -119,7 +118,7 @@ WsgiHandler::~WsgiHandler() {
   methods_.clear();
   for (auto* c : {&remote_addr_, &server_name_, &server_port_, &remote_port_})
     c->value = py::object();
-  app_ = file_wrapper_ = input_type_ = py::object();
+  app_ = file_wrapper_ = py::object();
   k_method_ = k_path_ = k_query_ = k_protocol_ = k_server_name_ = k_server_port_ = k_remote_addr_ =
       k_remote_port_ = k_content_type_ = k_content_length_ = k_input_ = py::object();
   http11_ = http10_ = empty_ = py::object();
@@ -318,8 +317,7 @@ py::dict WsgiHandler::build_environ(Exchange& ex, const std::shared_ptr<Transact
     set(hk.key, joined);
   }
 
-  auto input = std::make_unique<Input>(t);
-  set(k_input_, py::cast(std::move(input)));
+  set(k_input_, make_input(t));
   return env;
 }
 

@@ -12,6 +12,7 @@
 
 #include "wsgi.hpp"
 #include "wsgi_input.hpp"
+#include "wsgi_types.hpp"
 
 namespace anvil::python {
 
@@ -35,6 +36,14 @@ bool to_latin1(PyObject* s, std::string& out, const char* what) {
     set_error(PyExc_TypeError, std::string(what) + " must be str, not " + Py_TYPE(s)->tp_name);
     return false;
   }
+#ifndef PYPY_VERSION
+  // CPython keeps ASCII strings as bytes already (PEP 393): no encoding step.
+  if (PyUnicode_IS_ASCII(s)) {
+    out.assign(static_cast<const char*>(PyUnicode_DATA(s)),
+               static_cast<std::size_t>(PyUnicode_GET_LENGTH(s)));
+    return true;
+  }
+#endif
   PyObject* b = PyUnicode_AsLatin1String(s);
   if (b == nullptr) return false;
   out.assign(PyBytes_AS_STRING(b), static_cast<std::size_t>(PyBytes_GET_SIZE(b)));
@@ -100,10 +109,6 @@ struct Completion {
 
 // --- Python types ------------------------------------------------------------
 
-struct StartResponse {
-  std::shared_ptr<Transaction> t;
-};
-
 struct FileWrapper {
   py::object filelike;
   py::ssize_t blksize;
@@ -150,7 +155,7 @@ void Transaction::run() {
   const auto t1 = stats ? Clock::now() : Clock::time_point{};
   if (stats) ex_->add_stage_time(server::Stage::environ, t1 - t0);
 
-  py::object sr = py::cast(StartResponse{shared_from_this()});
+  py::object sr = make_start_response(shared_from_this());
   PyObject* args[2] = {environ.ptr(), sr.ptr()};
   PyObject* r = PyObject_Vectorcall(handler_.app().ptr(), args, 2, nullptr);
   environ = py::object();
@@ -536,24 +541,7 @@ void Transaction::fail(std::string_view where) {
 // --- registration ------------------------------------------------------------
 
 void register_wsgi_types(py::module_& m) {
-  py::class_<StartResponse>(m, "StartResponse", "PEP 3333 start_response for one request.")
-      .def(
-          "__call__",
-          [](py::object self, py::handle status, py::handle headers, py::handle exc_info) {
-            self.cast<StartResponse&>().t->start_response(status, headers, exc_info);
-            return self.attr("write");
-          },
-          py::arg("status"), py::arg("headers"), py::arg("exc_info") = py::none())
-      .def(
-          "write", [](StartResponse& s, py::handle data) { s.t->write_callable(data); },
-          py::arg("data"));
-
-  py::class_<Input>(m, "Input", "wsgi.input: the request body, never read past its end.")
-      .def("read", &Input::read, py::arg("size") = py::none())
-      .def("readline", &Input::readline, py::arg("size") = py::none())
-      .def("readlines", &Input::readlines, py::arg("hint") = py::none())
-      .def("__iter__", [](py::object self) { return self; })
-      .def("__next__", &Input::next);
+  register_request_types(m);
 
   py::class_<FileWrapper>(
       m, "FileWrapper",
