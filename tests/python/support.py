@@ -24,6 +24,19 @@ START_TIMEOUT = 30.0
 LISTENING = re.compile(r"anvil: listening on (\S+)")
 
 
+def wait_exited(pid, timeout=10.0):
+    """Block until process pid (not our child) has exited; False on timeout."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return bool(ready)
+    finally:
+        os.close(fd)
+
+
 class Server:
     """One `SERVER_PYTHON -m anvil` process and its log (stderr, collected)."""
 

@@ -77,6 +77,29 @@ def test_expect_100_continue(server):
     assert r.status == 200 and r.body == b'["hello"]'
 
 
+def test_expect_100_continue_unread_body_gets_final_answer(server):
+    # The app never reads the body: no 100 Continue, just the answer
+    # (RFC 9110 §10.1.1), and the unsent body cannot be mistaken for a request.
+    with server.connect() as s:
+        s.sendall(b"POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        reader = Reader(s)
+        r = reader.response()
+        assert r.status == 200 and r.body == b"Hello, World!"
+
+
+def test_pipelined_with_threads_stay_in_order(start_server):
+    s = start_server(APP, "--threads", "4")
+    with s.connect() as sock:
+        # The first answer takes longest; the answers must still come in order.
+        sock.sendall(b"GET /sleep?0.5 HTTP/1.1\r\nHost: t\r\n\r\n"
+                     b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n"
+                     b"GET /stream?3 HTTP/1.1\r\nHost: t\r\n\r\n")
+        reader = Reader(sock)
+        assert reader.response().body == b"slept"
+        assert reader.response().body == b"Hello, World!"
+        assert reader.response().body == b"000000\n000001\n000002\n"
+
+
 def test_head_sends_headers_only(server):
     with server.connect() as s:
         s.sendall(b"HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")

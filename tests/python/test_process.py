@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 
-from support import Reader, get
+from support import Reader, get, wait_exited
 
 APP = "apps.procs:app"
 
@@ -78,7 +78,7 @@ def test_sigterm_idle_exits_zero(start_server):
     s.signal(signal.SIGTERM)
     assert s.proc.wait(timeout=20) == 0
     # The master reaps its workers before it exits: none is left running.
-    assert [p for p in workers if os.path.exists(f"/proc/{p}")] == []
+    assert all(wait_exited(pid, timeout=0) for pid in workers)
 
 
 def test_threads_serve_concurrently(start_server):
@@ -96,7 +96,26 @@ def test_threads_serve_concurrently(start_server):
     threads = [threading.Thread(target=client) for _ in range(2)]
     for t in threads:
         t.start()
+    s.wait_for_log_count(r"slow request started", 2)
+    # The loop thread does not wait for the GIL or the busy threads.
+    quick = time.monotonic()
+    assert get(s, "/").status == 200
+    assert time.monotonic() - quick < 1.0
     for t in threads:
         t.join(timeout=20)
     assert results == [b"slow done", b"slow done"]
     assert time.monotonic() - started < 3.8
+
+
+def test_sighup_replaces_workers(start_server):
+    s = start_server(APP, "--workers", "2")
+    old = s.worker_pids(2)
+    s.signal(signal.SIGHUP)
+    pids = s.worker_pids(4)
+    new = sorted(set(pids) - set(old))
+    assert len(new) == 2
+    # The old workers drain and exit; from then on only the new ones answer.
+    assert all(wait_exited(pid) for pid in old)
+    seen = {int(get(s, "/").body) for _ in range(10)}
+    assert seen <= set(new)
+    assert s.proc.poll() is None
