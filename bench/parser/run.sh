@@ -6,7 +6,8 @@
 # bench/results/parser.json (with CPU model, date and commit) and the table in
 # bench/README.md's "## Parser" section. --quick: one short run, table printed
 # only (make demo).
-# Environment: ANVIL_BUILD_DIR (default <repo>/build), JOBS (default 2).
+# Environment: ANVIL_BUILD_DIR (default <repo>/build), JOBS (default 2),
+# ANVIL_COMMIT (the commit to record when the tree has no .git).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,8 +49,10 @@ reps=5
 $pin "$build/bin/parser_bench" --benchmark_repetitions=$reps \
   --benchmark_report_aggregates_only=true \
   --benchmark_out="$raw" --benchmark_out_format=json
-commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$root" status --porcelain -- parser bench/parser 2>/dev/null)" ]; then
+# ANVIL_COMMIT names the commit when the tree is an export without .git
+# (git archive HEAD), e.g. to measure a committed state while others edit.
+commit=${ANVIL_COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)}
+if [ -z "${ANVIL_COMMIT:-}" ] && [ -n "$(git -C "$root" status --porcelain -- parser bench/parser 2>/dev/null)" ]; then
   commit="$commit+dirty"
 fi
 mkdir -p "$root/bench/results"
