@@ -70,6 +70,7 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   friend class WsgiHandler;
   enum class Kind : std::uint8_t { list, file, iterator };
 
+  void run_unguarded();
   bool check_head_set();
   void send_list(py::handle seq);
   bool try_send_file(py::handle result);

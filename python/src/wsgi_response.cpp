@@ -140,6 +140,19 @@ void Transaction::release() {
 }
 
 void Transaction::run() {
+  // Nothing may escape into the loop: a failure here is the app's 500.
+  try {
+    run_unguarded();
+  } catch (py::error_already_set& e) {
+    e.restore();
+    fail("serving the request");
+  } catch (const std::exception& e) {
+    set_error(PyExc_RuntimeError, e.what());
+    fail("serving the request");
+  }
+}
+
+void Transaction::run_unguarded() {
   const bool stats = ex_->stats_enabled();
   const auto t0 = stats ? Clock::now() : Clock::time_point{};
   py::object environ;
