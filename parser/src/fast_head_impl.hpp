@@ -168,6 +168,172 @@ FAST_TARGET inline std::size_t next_marked(const char* b, std::size_t p, std::si
   }
 }
 
+// ---- Whole field sections ----
+//
+// The common case is a field section that is all in the buffer. It is
+// scanned in one pass with the SIMD constants kept in registers and no
+// suspend points; anything unusual (a byte it does not expect, the end of the
+// buffer, a limit, an error in a field's meaning) makes it give up, and the
+// resumable scanner below starts over from the same place, so every answer
+// other than a plain success still comes from that scanner.
+struct Consts {
+#if FAST_WIDTH >= 32
+  __m256i lo_t, hi_t, nib, top, del;
+#elif FAST_WIDTH >= 16
+  __m128i lo_t, hi_t, nib, top, del;
+#endif
+};
+
+FAST_TARGET inline Consts make_consts() {
+  Consts k;
+#if FAST_WIDTH >= 32
+  k.lo_t = _mm256_broadcastsi128_si256(
+      _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data())));
+  k.hi_t = _mm256_broadcastsi128_si256(
+      _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharHi.data())));
+  k.nib = _mm256_set1_epi8(0x0F);
+  k.top = _mm256_set1_epi8(0x1F);
+  k.del = _mm256_set1_epi8(0x7F);
+#elif FAST_WIDTH >= 16
+  k.lo_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data()));
+  k.hi_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharHi.data()));
+  k.nib = _mm_set1_epi8(0x0F);
+  k.top = _mm_set1_epi8(0x1F);
+  k.del = _mm_set1_epi8(0x7F);
+#endif
+  return k;
+}
+
+#if FAST_WIDTH >= 32
+FAST_TARGET inline void masks_of(const Consts& k, __m256i v, std::uint64_t& nt,
+                                 std::uint64_t& ctl) {
+  const __m256i lo = _mm256_shuffle_epi8(k.lo_t, _mm256_and_si256(v, k.nib));
+  const __m256i hi = _mm256_shuffle_epi8(k.hi_t, _mm256_and_si256(_mm256_srli_epi16(v, 4), k.nib));
+  const __m256i t = _mm256_and_si256(lo, hi);
+  nt = static_cast<std::uint32_t>(
+      _mm256_movemask_epi8(_mm256_cmpeq_epi8(t, _mm256_setzero_si256())));
+  const __m256i low = _mm256_cmpeq_epi8(_mm256_min_epu8(v, k.top), v);
+  const __m256i del = _mm256_cmpeq_epi8(v, k.del);
+  ctl = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(low, del)));
+}
+#elif FAST_WIDTH >= 16
+FAST_TARGET inline void masks_of(const Consts& k, __m128i v, std::uint64_t& nt,
+                                 std::uint64_t& ctl) {
+  const __m128i lo = _mm_shuffle_epi8(k.lo_t, _mm_and_si128(v, k.nib));
+  const __m128i hi = _mm_shuffle_epi8(k.hi_t, _mm_and_si128(_mm_srli_epi16(v, 4), k.nib));
+  const __m128i t = _mm_and_si128(lo, hi);
+  nt = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_setzero_si128())));
+  const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, k.top), v);
+  const __m128i del = _mm_cmpeq_epi8(v, k.del);
+  ctl = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(low, del)));
+}
+#endif
+
+// The window at p when all 64 bytes [p, p + 64) are below end.
+FAST_TARGET inline void classify_full(const Consts& k, const char* b, std::size_t p, Window& w) {
+  w.at = p;
+#if FAST_WIDTH >= 32
+  std::uint64_t nt0, ctl0, nt1, ctl1;
+  masks_of(k, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p)), nt0, ctl0);
+  masks_of(k, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p + 32)), nt1, ctl1);
+  w.nt = nt0 | nt1 << 32;
+  w.ctl = ctl0 | ctl1 << 32;
+#elif FAST_WIDTH >= 16
+  std::uint64_t nt[4], ctl[4];
+  for (int i = 0; i < 4; ++i) {
+    masks_of(k, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + p + 16 * i)), nt[i], ctl[i]);
+  }
+  w.nt = nt[0] | nt[1] << 16 | nt[2] << 32 | nt[3] << 48;
+  w.ctl = ctl[0] | ctl[1] << 16 | ctl[2] << 32 | ctl[3] << 48;
+#else
+  (void)k;
+  classify(b, p, p + 64, w);
+#endif
+}
+
+// next_marked with the constants in registers (p < end).
+template <bool kNonTchar>
+FAST_TARGET inline std::size_t next_marked_fast(const Consts& k, const char* b, std::size_t p,
+                                                std::size_t end, Window& w) {
+#if FAST_WIDTH == 0
+  (void)k;
+  (void)w;
+  return kNonTchar ? scalar_nontchar(b, p, end) : scalar_ctl(b, p, end);
+#else
+  for (;;) {
+    if (p - w.at >= 64) [[unlikely]] {
+      if (end - p >= 64) [[likely]] {
+        classify_full(k, b, p, w);
+      } else {
+        classify(b, p, end, w);
+      }
+    }
+    const std::uint64_t m = (kNonTchar ? w.nt : w.ctl) >> (p - w.at);
+    if (m != 0) [[likely]]
+      return p + static_cast<std::size_t>(__builtin_ctzll(m));
+    p = w.at + 64;
+    if (p >= end) return end;
+  }
+#endif
+}
+
+// The field section from p, fields still empty: true with st.pos one past
+// the empty line's LF when it is whole, valid and within the limits; false
+// (st and fields as they were) for the resumable scanner to decide.
+template <bool kHead>
+FAST_TARGET inline bool whole_fields(HeadState& st, std::vector<Field>& fields,
+                                     const Limits& limits, Mode mode, const char* b,
+                                     std::size_t avail, std::size_t p) {
+  const std::size_t end = std::min(avail, sat_add(p, limits.header_bytes));
+  const Consts k = make_consts();
+  const HeadState saved = st;
+  Window w;
+  w.at = p - 64;  // none yet: the first search classifies
+  const std::size_t max_fields = limits.fields;
+  for (;;) {
+    if (p + 1 >= end) [[unlikely]]
+      break;
+    if (b[p] == '\r') {
+      if (b[p + 1] != '\n') break;
+      st.pos = p + 2;
+      return true;
+    }
+    if (fields.size() == max_fields) [[unlikely]]
+      break;
+    // A name of tchars ending at a colon; an empty name (which includes a
+    // line starting with SP or HTAB) is left to the resumable scanner.
+    const std::size_t colon = next_marked_fast<true>(k, b, p, end, w);
+    if (colon == end || b[colon] != ':' || colon == p) [[unlikely]]
+      break;
+    std::size_t cr = colon + 1;
+    for (;;) {
+      if (cr == end) [[unlikely]]
+        break;
+      cr = next_marked_fast<false>(k, b, cr, end, w);
+      if (cr == end || b[cr] != '\t') break;
+      ++cr;
+    }
+    if (cr + 1 >= end || b[cr] != '\r' || b[cr + 1] != '\n') [[unlikely]]
+      break;
+    std::size_t v = colon + 1;
+    std::size_t e = cr;
+    // The scan let through no byte below 0x20 but HTAB, so here "<= SP" is OWS.
+    while (v < e && static_cast<unsigned char>(b[v]) <= 0x20) ++v;
+    while (e > v && static_cast<unsigned char>(b[e - 1]) <= 0x20) --e;
+    const std::string_view name(b + p, colon - p);
+    const std::string_view val(b + v, e - v);
+    fields.push_back(Field{name, val});
+    if constexpr (kHead) {
+      if (on_head_field(st, mode, name, val) != Error::none) [[unlikely]]
+        break;
+    }
+    p = cr + 2;
+  }
+  st = saved;
+  fields.clear();
+  return false;
+}
+
 // ---- The state machine ----
 
 FAST_TARGET inline HeadStep suspend(HeadState& st, std::size_t p, HeadPart part) {
@@ -423,11 +589,22 @@ FAST_TARGET __attribute__((flatten)) HeadStep scan_head(HeadState& st, Message& 
     if (s != HeadStep::complete) return s;
     st.section = p;
     st.part = kLineStart;
+#if FAST_WIDTH > 0  // plain code gains nothing from it
+    if (whole_fields<true>(st, m.fields, limits, mode, b, avail, p)) [[likely]] {
+      return HeadStep::complete;
+    }
+#endif
   }
   return scan_fields<true>(st, m.fields, limits, mode, b, avail, p);
 }
 
 FAST_TARGET HeadStep scan_trailers(HeadState& st, std::vector<Field>& fields, const Limits& limits,
                                    const char* b, std::size_t avail) {
+#if FAST_WIDTH > 0
+  if (st.pos == 0 && st.part == kLineStart &&
+      whole_fields<false>(st, fields, limits, Mode::request, b, avail, 0)) {
+    return HeadStep::complete;
+  }
+#endif
   return scan_fields<false>(st, fields, limits, Mode::request, b, avail, st.pos);
 }
