@@ -296,11 +296,11 @@ def table(doc):
     for server, r in doc["ratios"].items():
         parts = []
         if "keepalive_hammer_over_wrk" in r:
-            parts.append(f"keep-alive hammer/wrk {r['keepalive_hammer_over_wrk']:.2f}x requests/s "
-                         f"({r['keepalive_cpu_wrk_over_hammer']:.2f}x less client CPU per request)")
+            parts.append(f"keep-alive: hammer reaches {r['keepalive_hammer_over_wrk']:.2f}x wrk's requests/s; "
+                         f"wrk spends {r['keepalive_cpu_wrk_over_hammer']:.2f}x hammer's client CPU per request")
         if "close_hammer_over_ab" in r:
-            parts.append(f"new connection per request hammer/ab {r['close_hammer_over_ab']:.2f}x requests/s "
-                         f"({r['close_cpu_ab_over_hammer']:.2f}x less client CPU per request)")
+            parts.append(f"a new connection per request: hammer reaches {r['close_hammer_over_ab']:.2f}x ab's "
+                         f"requests/s; ab spends {r['close_cpu_ab_over_hammer']:.2f}x hammer's client CPU per request")
         if parts:
             lines.append(f"- {server}: " + "; ".join(parts) + ".")
     return "\n".join(lines)
