@@ -13,6 +13,9 @@ import importlib
 import os
 import sys
 
+# Options whose values are a closed set: argparse lists them in --help.
+_CHOICES = {"parser": ("llhttp", "fast"), "log_level": ("debug", "info", "warning", "error", "critical")}
+
 # gunicorn's short forms.
 _SHORT = {"--bind": "-b", "--workers": "-w", "--timeout": "-t"}
 
@@ -41,9 +44,10 @@ def build_parser(option_table):
             p.add_argument(*flags, dest=name, action="store_true", help=help_text)
         elif repeatable:
             p.add_argument(*flags, dest=name, action="append", metavar=metavar, help=help_text)
+        elif name in _CHOICES:
+            p.add_argument(*flags, dest=name, choices=_CHOICES[name], help=help_text)
         else:
-            p.add_argument(*flags, dest=name, metavar=metavar.split("|")[0] if "|" in metavar else metavar,
-                           help=help_text)
+            p.add_argument(*flags, dest=name, metavar=metavar, help=help_text)
     p.add_argument("--native", choices=("hello", "echo"),
                    help="serve a native C++ handler instead of an app: the no-Python baseline")
     p.add_argument("--version", action="version", version=_version())
