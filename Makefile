@@ -18,7 +18,7 @@ DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
 	python3-flask python3-falcon python3-bottle
 # Peers the benchmarks and the survey compare against.
 BENCH_DEPS := wrk apache2-utils nginx-light uwsgi uwsgi-plugin-python3 \
-	gunicorn python3-waitress python3-matplotlib procps util-linux
+	gunicorn python3-waitress python3-matplotlib python3-locust procps util-linux
 
 .PHONY: all deps bench-deps build build-pypy test test-unit test-asan test-fuzz \
 	test-python demo bench fuzz survey format clean
