@@ -178,9 +178,9 @@ FAST_TARGET inline std::size_t next_marked(const char* b, std::size_t p, std::si
 // other than a plain success still comes from that scanner.
 struct Consts {
 #if FAST_WIDTH >= 32
-  __m256i lo_t, hi_t, nib, top, del;
+  __m256i lo_t, hi_t, nib, top, del, tab;
 #elif FAST_WIDTH >= 16
-  __m128i lo_t, hi_t, nib, top, del;
+  __m128i lo_t, hi_t, nib, top, del, tab;
 #endif
 };
 
@@ -194,12 +194,14 @@ FAST_TARGET inline Consts make_consts() {
   k.nib = _mm256_set1_epi8(0x0F);
   k.top = _mm256_set1_epi8(0x1F);
   k.del = _mm256_set1_epi8(0x7F);
+  k.tab = _mm256_set1_epi8('\t');
 #elif FAST_WIDTH >= 16
   k.lo_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data()));
   k.hi_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharHi.data()));
   k.nib = _mm_set1_epi8(0x0F);
   k.top = _mm_set1_epi8(0x1F);
   k.del = _mm_set1_epi8(0x7F);
+  k.tab = _mm_set1_epi8('\t');
 #endif
   return k;
 }
@@ -212,7 +214,8 @@ FAST_TARGET inline void masks_of(const Consts& k, __m256i v, std::uint64_t& nt,
   const __m256i t = _mm256_and_si256(lo, hi);
   nt = static_cast<std::uint32_t>(
       _mm256_movemask_epi8(_mm256_cmpeq_epi8(t, _mm256_setzero_si256())));
-  const __m256i low = _mm256_cmpeq_epi8(_mm256_min_epu8(v, k.top), v);
+  const __m256i low = _mm256_andnot_si256(_mm256_cmpeq_epi8(v, k.tab),
+                                          _mm256_cmpeq_epi8(_mm256_min_epu8(v, k.top), v));
   const __m256i del = _mm256_cmpeq_epi8(v, k.del);
   ctl = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(low, del)));
 }
@@ -223,13 +226,15 @@ FAST_TARGET inline void masks_of(const Consts& k, __m128i v, std::uint64_t& nt,
   const __m128i hi = _mm_shuffle_epi8(k.hi_t, _mm_and_si128(_mm_srli_epi16(v, 4), k.nib));
   const __m128i t = _mm_and_si128(lo, hi);
   nt = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_setzero_si128())));
-  const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, k.top), v);
+  const __m128i low =
+      _mm_andnot_si128(_mm_cmpeq_epi8(v, k.tab), _mm_cmpeq_epi8(_mm_min_epu8(v, k.top), v));
   const __m128i del = _mm_cmpeq_epi8(v, k.del);
   ctl = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(low, del)));
 }
 #endif
 
-// The window at p when all 64 bytes [p, p + 64) are below end.
+// The window at p when all 64 bytes [p, p + 64) are below end. Unlike
+// classify(), HTAB is not marked in ctl (a value runs on over it).
 FAST_TARGET inline void classify_full(const Consts& k, const char* b, std::size_t p, Window& w) {
   w.at = p;
 #if FAST_WIDTH >= 32
@@ -289,7 +294,7 @@ FAST_TARGET inline bool whole_fields(HeadState& st, std::vector<Field>& fields,
   const HeadState saved = st;
   Window w;
   w.at = p - 64;  // none yet: the first search classifies
-  const std::size_t max_fields = limits.fields;
+  std::size_t count = 0;
   for (;;) {
     if (p + 1 >= end) [[unlikely]]
       break;
@@ -298,31 +303,34 @@ FAST_TARGET inline bool whole_fields(HeadState& st, std::vector<Field>& fields,
       st.pos = p + 2;
       return true;
     }
-    if (fields.size() == max_fields) [[unlikely]]
+    if (count == limits.fields) [[unlikely]]
       break;
     // A name of tchars ending at a colon; an empty name (which includes a
-    // line starting with SP or HTAB) is left to the resumable scanner.
+    // line starting with SP or HTAB) is left to the resumable scanner. The
+    // value's CRLF needs two more bytes before end.
     const std::size_t colon = next_marked_fast<true>(k, b, p, end, w);
-    if (colon == end || b[colon] != ':' || colon == p) [[unlikely]]
+    if (colon + 2 >= end || b[colon] != ':' || colon == p) [[unlikely]]
       break;
+    // The first control byte after the colon: HTAB (only where the window
+    // came from classify()), or the CR, which needs its LF before end.
     std::size_t cr = colon + 1;
     for (;;) {
-      if (cr == end) [[unlikely]]
-        break;
       cr = next_marked_fast<false>(k, b, cr, end, w);
-      if (cr == end || b[cr] != '\t') break;
+      if (cr + 1 >= end || b[cr] == '\r') break;
+      if (b[cr] != '\t') break;
       ++cr;
     }
     if (cr + 1 >= end || b[cr] != '\r' || b[cr + 1] != '\n') [[unlikely]]
       break;
+    // Only HTAB and SP below 0x21 remain in the value, and b[cr] stops the first loop.
     std::size_t v = colon + 1;
+    while (b[v] == ' ' || b[v] == '\t') ++v;
     std::size_t e = cr;
-    // The scan let through no byte below 0x20 but HTAB, so here "<= SP" is OWS.
-    while (v < e && static_cast<unsigned char>(b[v]) <= 0x20) ++v;
     while (e > v && static_cast<unsigned char>(b[e - 1]) <= 0x20) --e;
     const std::string_view name(b + p, colon - p);
     const std::string_view val(b + v, e - v);
     fields.push_back(Field{name, val});
+    ++count;
     if constexpr (kHead) {
       if (on_head_field(st, mode, name, val) != Error::none) [[unlikely]]
         break;
