@@ -228,7 +228,9 @@ inline bool known_coding(std::string_view c) {
          iequals(c, "compress") || iequals(c, "x-compress");
 }
 
-inline Error on_transfer_encoding(HeadState& st, std::string_view value) {
+// Out of line, like on_connection_list: rare, and inlined into the field loop
+// it would take registers from it.
+[[gnu::noinline]] inline Error on_transfer_encoding(HeadState& st, std::string_view value) {
   st.te_seen = true;
   bool tokens = true;
   for_each_element(value, [&](std::string_view e) {
@@ -243,13 +245,27 @@ inline Error on_transfer_encoding(HeadState& st, std::string_view value) {
   return tokens ? Error::none : Error::bad_transfer_encoding;
 }
 
-inline void on_connection(HeadState& st, std::string_view value) {
+[[gnu::noinline]] inline void on_connection_list(HeadState& st, std::string_view value) {
   for_each_element(value, [&](std::string_view e) {
     if (iequals(e, "close")) st.close = true;
     if (iequals(e, "keep-alive")) st.keep_alive = true;
     if (iequals(e, "upgrade")) st.connection_upgrade = true;
     return true;
   });
+}
+
+// The common values, one token, in word compares first. token_iequals is
+// exact here too: a value holds no byte below 0x20 but HTAB (0x09 | 0x20 is
+// ')'), so `| 0x20` can only make a letter of its other case, and '-' only
+// of itself or CR, which a value cannot hold.
+inline void on_connection(HeadState& st, std::string_view value) {
+  if (token_iequals(value, "close")) {
+    st.close = true;
+  } else if (token_iequals(value, "keep-alive")) {
+    st.keep_alive = true;
+  } else {
+    on_connection_list(st, value);
+  }
 }
 
 inline Error on_content_length(HeadState& st, std::string_view value) {
