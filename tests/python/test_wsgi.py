@@ -215,6 +215,17 @@ def test_file_wrapper_sendfile(server, tmp_path):
     assert r.body == data[10:] and r.header("Content-Length") == str(len(data) - 10)
 
 
+def test_file_wrapper_sends_from_the_descriptor(server, tmp_path):
+    # read() of this file-like object answers something else than its descriptor
+    # holds: only a server that sends from the descriptor (sendfile) gets the bytes.
+    data = os.urandom(200_000)
+    f = tmp_path / "blob"
+    f.write_bytes(data)
+    r = get(server, f"/file-fd-only?{f}")
+    assert r.status == 200 and r.body == data
+    assert r.header("Content-Length") == str(len(data))
+
+
 def test_file_wrapper_without_fileno(server):
     r = get(server, "/filelike")
     assert r.body == b"0123456789" * 1000

@@ -184,6 +184,30 @@ def app(environ, start_response):
         f.seek(10)  # sent from the current position
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](f)
+    if path == "/file-fd-only":  # the descriptor and read() disagree: the body shows which was used
+        f = open(environ["QUERY_STRING"], "rb")
+
+        class FdOnly:
+            def __init__(self):
+                self.done = False
+
+            def fileno(self):
+                return f.fileno()
+
+            def tell(self):
+                return f.tell()
+
+            def read(self, size=-1):
+                if self.done:
+                    return b""
+                self.done = True
+                return b"read() was used"
+
+            def close(self):
+                f.close()
+
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](FdOnly())
     if path == "/filelike":  # no fileno(): the wrapper is iterated with read()
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](io.BytesIO(b"0123456789" * 1000), 777)
