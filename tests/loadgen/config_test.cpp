@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <ostream>
 #include <string>
 #include <variant>
 #include <vector>
@@ -19,6 +20,10 @@ struct BadCase {
   const char* name;
   std::vector<std::string_view> args;
 };
+
+// ctest shows the --gtest_list_tests comment beside each name: the case's
+// name, not gtest's byte dump of the struct.
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
 
 class BadArgs : public ::testing::TestWithParam<BadCase> {};
 

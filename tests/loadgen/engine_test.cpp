@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <ostream>
 #include <string>
 #include <thread>
 #include <variant>
@@ -16,6 +17,16 @@
 #include "anvil/loadgen/config.hpp"
 #include "anvil/loadgen/engine.hpp"
 #include "test_server.hpp"
+
+namespace anvil::loadgen::testing {
+// ctest shows gtest's print of each parameter beside the test name; without
+// these it is a byte dump ("4-byte object <00-00 00-00>").
+const char* name_of(Framing f) {
+  const char* names[] = {"content_length", "chunked", "until_close"};
+  return names[static_cast<int>(f)];
+}
+void PrintTo(Framing f, std::ostream* os) { *os << name_of(f); }
+}  // namespace anvil::loadgen::testing
 
 namespace anvil::loadgen {
 namespace {
@@ -72,8 +83,7 @@ TEST_P(Framings, EveryResponseCountedAtAnyFragmentation) {
 
 std::string framing_case_name(
     const ::testing::TestParamInfo<std::tuple<std::string, Framing>>& info) {
-  const char* names[] = {"content_length", "chunked", "until_close"};
-  return std::get<0>(info.param) + "_" + names[static_cast<int>(std::get<1>(info.param))];
+  return std::get<0>(info.param) + "_" + testing::name_of(std::get<1>(info.param));
 }
 
 INSTANTIATE_TEST_SUITE_P(BothParsers, Framings,
@@ -165,6 +175,8 @@ struct RawCase {
   bool close_after;
   ErrorKind kind;
 };
+
+void PrintTo(const RawCase& c, std::ostream* os) { *os << c.name; }
 
 class RawResponses : public ::testing::TestWithParam<RawCase> {};
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <mutex>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -17,6 +18,13 @@
 #include "anvil/server/native.hpp"
 #include "anvil/server/server.hpp"
 #include "client.hpp"
+
+// gtest prints a parameter it cannot format as raw bytes ("1-byte object <00>")
+// in --gtest_list_tests, which ctest shows beside every test name: print the
+// parser's name instead. Found by ADL, so it lives in ParserKind's namespace.
+namespace anvil::parser {
+void PrintTo(ParserKind kind, std::ostream* os) { *os << name_of(kind); }
+}  // namespace anvil::parser
 
 namespace anvil::server::test {
 namespace {
@@ -361,6 +369,8 @@ struct BadCase {
   std::string request;
   int status;
 };
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.name; }
 
 class BadInput : public ::testing::TestWithParam<std::tuple<ParserKind, BadCase>> {};
 
