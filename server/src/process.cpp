@@ -88,11 +88,23 @@ sigset_t master_signals() {
   ::_exit(code);
 }
 
+void close_all(std::vector<int>& fds) {
+  for (int fd : fds) ::close(fd);
+  fds.clear();
+}
+
+// Owns the listening sockets: it closes them as soon as it stops, so that new
+// connections are refused at once (a load balancer fails over) rather than
+// left in the backlog until the drain ends and then reset, as gunicorn's
+// arbiter does when it stops.
 class Master {
  public:
   Master(const ServerConfig& config, const HandlerFactory& make_handler, const ProcessHooks& hooks,
          std::vector<int> fds)
       : config_(config), make_handler_(make_handler), hooks_(hooks), fds_(std::move(fds)) {}
+  Master(const Master&) = delete;
+  Master& operator=(const Master&) = delete;
+  ~Master() { close_all(fds_); }
 
   int run() {
     const sigset_t set = master_signals();
@@ -109,6 +121,7 @@ class Master {
         if (!reap()) {
           code = kBootFailure;
           terminate_all(SIGTERM);
+          close_all(fds_);
           break;
         }
         if (stopping_ && workers_.empty()) break;
@@ -128,6 +141,7 @@ class Master {
       // SIGTERM, SIGINT: graceful; SIGQUIT: at once.
       stopping_ = true;
       terminate_all(sig == SIGQUIT ? SIGQUIT : SIGTERM);
+      close_all(fds_);  // the workers close their copies when they stop accepting
       deadline_ =
           std::time(nullptr) + static_cast<std::time_t>(config_.graceful_timeout.count()) + 5;
       break;
@@ -216,11 +230,21 @@ class Master {
   std::time_t deadline_ = 0;
 };
 
-// workers=0: serve here; a thread turns signals into stop().
+// workers=0: serve here; a thread turns signals into stop(). The Impl owns
+// (and closes) the listeners once it has adopted them.
 int serve_in_process(const ServerConfig& config, const HandlerFactory& make_handler,
-                     std::span<const int> fds) {
-  std::shared_ptr<Handler> handler = make_handler();
-  if (!handler) return kBootFailure;
+                     std::vector<int> fds) {
+  std::shared_ptr<Handler> handler;
+  try {
+    handler = make_handler();
+  } catch (...) {
+    close_all(fds);
+    throw;
+  }
+  if (!handler) {
+    close_all(fds);
+    return kBootFailure;
+  }
   Server::Impl impl(config, handler);
   impl.adopt(fds);
   boost::asio::signal_set signals(impl.io, SIGTERM, SIGINT, SIGQUIT);
@@ -257,11 +281,10 @@ int serve(const ServerConfig& in, const HandlerFactory& make_handler, const Proc
   std::fflush(stderr);
   int code = 0;
   if (config.workers == 0) {
-    code = serve_in_process(config, make_handler, fds);
+    code = serve_in_process(config, make_handler, std::move(fds));
   } else {
-    code = Master(config, make_handler, hooks, fds).run();
+    code = Master(config, make_handler, hooks, std::move(fds)).run();
   }
-  for (int fd : fds) ::close(fd);
   for (const Bind& b : config.binds) {
     if (b.kind == Bind::Kind::unix_socket) ::unlink(b.path.c_str());
   }

@@ -1,8 +1,11 @@
 // The process model through the anvil-native binary: workers, restarts,
 // signals, exit codes. Readiness is the "listening on" line, never a sleep.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,6 +121,14 @@ class NativeProcess {
     return err_;
   }
 
+  // stderr once every writer has closed it (bounded): after wait_exit the
+  // reader thread may not have read the last bytes yet.
+  std::string stderr_at_eof(std::chrono::milliseconds timeout = 5s) {
+    std::unique_lock lk(m_);
+    cv_.wait_for(lk, timeout, [&] { return eof_; });
+    return err_;
+  }
+
  private:
   pid_t pid_ = -1;
   bool exited_ = false;
@@ -147,7 +158,7 @@ TEST(Process, BadArgumentsPrintOneLineAndExit2) {
                                         {"hello", "echo"}}) {
     NativeProcess p(args);
     EXPECT_EQ(p.wait_exit(5s), 2) << args[0];
-    const std::string err = p.stderr_text();
+    const std::string err = p.stderr_at_eof();
     EXPECT_EQ(err.rfind("anvil-native: ", 0), 0u) << err;
     EXPECT_EQ(err.find('\n'), err.size() - 1) << err;
   }
@@ -220,6 +231,46 @@ TEST(Process, SigtermLetsTheRequestInFlightFinishThenExits0) {
   EXPECT_EQ(r->body.rfind("slept 1500 ms", 0), 0u) << r->body;
   EXPECT_EQ(p.wait_exit(10s), 0);
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 1400ms);
+}
+
+// 0 when a TCP connection to 127.0.0.1:port is made, else connect's errno.
+int connect_errno(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  const int err = rc == 0 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
+// While the workers drain, the port refuses new connections (no process keeps
+// the listener open), as gunicorn's does: a client or load balancer fails over
+// at once instead of waiting in a backlog nobody accepts from.
+TEST(Process, SigtermRefusesNewConnectionsWhileRequestsDrain) {
+  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "2", "sleep"});
+  const std::uint16_t port = p.port();
+  ASSERT_NE(port, 0);
+  Client c = Client::tcp(port);
+  ASSERT_TRUE(c.send("GET /?ms=0 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(c.read());
+  ASSERT_TRUE(c.send("GET /?ms=2000 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_EQ(connect_errno(port), 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_EQ(::kill(p.pid(), SIGTERM), 0);
+  int err = 0;
+  for (int i = 0; i < 100 && err == 0; ++i) {  // bounded: 1 s
+    err = connect_errno(port);
+    if (err == 0) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(err, ECONNREFUSED);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);  // before the drain ended
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body.rfind("slept 2000 ms", 0), 0u) << r->body;
+  EXPECT_EQ(p.wait_exit(10s), 0);
 }
 
 TEST(Process, SigquitStopsAtOnce) {
