@@ -285,10 +285,13 @@ FAST_TARGET inline std::size_t next_marked_fast(const Consts& k, const char* b, 
 // The field section from p, fields still empty: true with st.pos one past
 // the empty line's LF when it is whole, valid and within the limits; false
 // (st and fields as they were) for the resumable scanner to decide.
+// noinline: kept out of the flattened scan_head, its loop keeps the window
+// in registers (chrome-2013: 2091 -> 1994 instructions per request).
 template <bool kHead>
-FAST_TARGET inline bool whole_fields(HeadState& st, std::vector<Field>& fields,
-                                     const Limits& limits, Mode mode, const char* b,
-                                     std::size_t avail, std::size_t p) {
+FAST_TARGET __attribute__((noinline)) bool whole_fields(HeadState& st, std::vector<Field>& fields,
+                                                        const Limits& limits, Mode mode,
+                                                        const char* b, std::size_t avail,
+                                                        std::size_t p) {
   const std::size_t end = std::min(avail, sat_add(p, limits.header_bytes));
   const Consts k = make_consts();
   const HeadState saved = st;
