@@ -81,6 +81,9 @@ int serve(py::object app, const py::kwargs& options) {
     if (app.is_none() || PyCallable_Check(app.ptr()) == 0)
       throw py::type_error("app must be a WSGI callable");
     WsgiOptions wsgi;
+    const std::optional<bool> python_side = python_side_from_env();
+    if (!python_side) throw py::value_error("ANVIL_WSGI_PATH: not python or capi");
+    wsgi.python_side = *python_side;
     wsgi.threads = config.threads;
     wsgi.multiprocess = config.workers > 1;
     wsgi.join_timeout = config.graceful_timeout + std::chrono::duration<double>(1.0);

@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -38,7 +39,14 @@ struct WsgiOptions {
   bool multiprocess = false;
   // How long stop() waits for the Python threads (--graceful-timeout + 1 s).
   std::chrono::duration<double> join_timeout{31.0};
+  // The Python-side path (anvil/_pywsgi.py, one call per request): the
+  // default on PyPy, where every C-API call is emulated (cpyext).
+  bool python_side = false;
 };
+
+// ANVIL_WSGI_PATH=python|capi forces a path (both are tested on both
+// interpreters); unset: python on PyPy, capi on CPython. nullopt: a bad value.
+std::optional<bool> python_side_from_env();
 
 class WsgiHandler;
 
@@ -66,11 +74,26 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   // --- wsgi.input (GIL held) --------------------------------------------------
   Exchange* exchange() const noexcept { return finished_ ? nullptr : ex_.get(); }
 
+  // --- the Python-side path (wsgi_pyside.cpp; GIL held) -----------------------
+  // One call of dispatch(chan, head, body) per request; chan is the calling
+  // thread's channel, whose methods below act on this transaction while it
+  // is the channel's current one. They throw as the channel reports to Python.
+  void run_py(PyObject* dispatch, PyObject* chan);
+  void py_start(std::string_view packed);
+  void py_write(PyObject* data, bool last);
+  void py_finish();
+  void py_abort();
+  void py_send_file(py::handle owner, int fd, std::int64_t offset, std::uint64_t count);
+  void py_stat(std::int64_t environ_ns) noexcept { py_environ_ns_ = environ_ns; }
+
  private:
   friend class WsgiHandler;
   enum class Kind : std::uint8_t { list, file, iterator };
 
   void run_unguarded();
+  void run_py_unguarded(PyObject* dispatch);
+  void send_packed(PyObject* response);
+  PyObject* py_next();  // the next item of the dispatcher's iterator
   bool check_head_set();
   void send_list(py::handle seq);
   bool try_send_file(py::handle result);
@@ -89,10 +112,12 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   std::shared_ptr<Exchange> ex_;
   bool async_;
   bool finished_ = false;
-  bool called_ = false;      // start_response was called
-  bool head_error_ = false;  // status/headers rejected: answer 500
-  bool has_length_ = false;  // the app gave Content-Length
-  bool wrote_ = false;       // write() or a body piece has gone to the core
+  bool called_ = false;       // start_response was called
+  bool head_error_ = false;   // status/headers rejected: answer 500
+  bool has_length_ = false;   // the app gave Content-Length
+  bool wrote_ = false;        // write() or a body piece has gone to the core
+  PyObject* chan_ = nullptr;  // Python-side path: the channel (borrowed)
+  std::int64_t py_environ_ns_ = 0;
   std::string status_;
   std::vector<std::pair<std::string, std::string>> headers_;
   std::string head_error_text_;
@@ -119,6 +144,8 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   const py::object& file_wrapper_type() const noexcept { return file_wrapper_; }
   // GIL held: log the current Python error (traceback) to stderr, with context.
   void log_error(std::string_view context);
+  // GIL held: a new channel object for the Python-side path.
+  static py::object make_channel();
 
  private:
   struct HeaderKey {
@@ -139,6 +166,9 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
 
   py::object app_;
   WsgiOptions options_;
+  // Python-side path: the dispatchers (plain and timing for --stats) and the
+  // loop thread's channel.
+  py::object dispatch_, dispatch_stats_, loop_chan_;
   py::dict template_;
   py::object file_wrapper_;
   // Interned environ keys.

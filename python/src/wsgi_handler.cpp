@@ -100,6 +100,13 @@ WsgiHandler::WsgiHandler(py::object app, const WsgiOptions& options)
   template_[intern("wsgi.run_once")] = py::bool_(false);
   template_[intern("wsgi.input_terminated")] = py::bool_(true);
   template_[intern("wsgi.file_wrapper")] = file_wrapper_;
+  if (options_.python_side) {
+    py::object make = py::module_::import("anvil._pywsgi").attr("make_dispatcher");
+    const bool multithread = options_.threads > 1;
+    dispatch_ = make(app_, multithread, options_.multiprocess, false);
+    dispatch_stats_ = make(app_, multithread, options_.multiprocess, true);
+    loop_chan_ = make_channel();
+  }
   if (options_.threads > 1) {
 #ifdef PYPY_VERSION
     // PyPy creates its GIL lazily, on the first thread started from Python;
@@ -119,6 +126,7 @@ WsgiHandler::~WsgiHandler() {
   for (auto* c : {&remote_addr_, &server_name_, &server_port_, &remote_port_})
     c->value = py::object();
   app_ = file_wrapper_ = py::object();
+  dispatch_ = dispatch_stats_ = loop_chan_ = py::object();
   k_method_ = k_path_ = k_query_ = k_protocol_ = k_server_name_ = k_server_port_ = k_remote_addr_ =
       k_remote_port_ = k_content_type_ = k_content_length_ = k_input_ = py::object();
   http11_ = http10_ = empty_ = py::object();
@@ -131,7 +139,12 @@ void WsgiHandler::handle(std::shared_ptr<Exchange> exchange) {
   if (options_.threads <= 1) {
     py::gil_scoped_acquire gil;
     auto t = std::make_shared<Transaction>(*this, std::move(exchange), /*async=*/true);
-    t->run();
+    if (options_.python_side) {
+      const bool stats = t->exchange()->stats_enabled();
+      t->run_py((stats ? dispatch_stats_ : dispatch_).ptr(), loop_chan_.ptr());
+    } else {
+      t->run();
+    }
     return;
   }
   {
@@ -148,6 +161,8 @@ void WsgiHandler::run_threads() {
 
 void WsgiHandler::thread_main() {
   py::gil_scoped_acquire gil;  // a thread state for this thread, for its lifetime
+  // The Python-side path: this thread's channel to its transaction.
+  py::object chan = options_.python_side ? make_channel() : py::object();
   for (;;) {
     std::shared_ptr<Exchange> ex;
     {
@@ -163,7 +178,12 @@ void WsgiHandler::thread_main() {
       queue_.pop_front();
     }
     auto t = std::make_shared<Transaction>(*this, std::move(ex), /*async=*/false);
-    t->run();
+    if (options_.python_side) {
+      const bool stats = t->exchange()->stats_enabled();
+      t->run_py((stats ? dispatch_stats_ : dispatch_).ptr(), chan.ptr());
+    } else {
+      t->run();
+    }
   }
 }
 

@@ -468,10 +468,16 @@ void Transaction::on_written(std::error_code ec) {
 // transmitted before the next one is asked for).
 void Transaction::pump() {
   for (;;) {
-    PyObject* item = PyIter_Next(iterator_.ptr());
+    PyObject* item = chan_ != nullptr ? py_next() : PyIter_Next(iterator_.ptr());
     if (item == nullptr) {
       if (PyErr_Occurred() != nullptr) return fail("iterating the response");
-      return finish_ok();
+      if (chan_ == nullptr) return finish_ok();
+      // The Python side has finished (or aborted) the response itself.
+      if (!finished_) {
+        finished_ = true;
+        ex_->finish();
+      }
+      return release();
     }
     py::object piece = py::reinterpret_steal<py::object>(item);
     if (!PyBytes_Check(item)) {
@@ -481,7 +487,7 @@ void Transaction::pump() {
     }
     if (PyBytes_GET_SIZE(item) == 0)
       continue;  // PEP 3333: empty items send nothing, not even the head
-    if (!check_head_set()) return fail("iterating the response");
+    if (chan_ == nullptr && !check_head_set()) return fail("iterating the response");
     wrote_ = true;
     if (async_) {
       write_piece(piece, false);
@@ -555,6 +561,7 @@ void Transaction::fail(std::string_view where) {
 
 void register_wsgi_types(py::module_& m) {
   register_request_types(m);
+  register_channel_type(m);
 
   py::class_<FileWrapper>(
       m, "FileWrapper",
