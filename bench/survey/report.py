@@ -414,6 +414,12 @@ def chart_requests(cells, path, workloads):
     plt.close(fig)
 
 
+LADDER_STEPS = [("ref-python", "1: Python loop + Python parser", "#d62728"),
+                ("ref-fast", "2: Python loop + C++ parser", "#ff7f0e"),
+                ("anvil-fast", "3: C++ loop + C++ parser + Python app", "#1f77b4"),
+                ("anvil-pynative", "4: C++ loop + native handler", "#7f7f7f")]
+
+
 def chart_ladder(cells, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -421,69 +427,70 @@ def chart_ladder(cells, path):
 
     wl = cells.data["parameters"]["workloads"]
     rts = [r for r in ("cpython", "pypy") if r in cells.data["parameters"]["runtimes"]]
-    bars = [(r, w) for w in wl for r in rts]
-    segs = [("what is left: kernel, C++ loop, parse (4)", "#7f7f7f"),
-            ("the app call through WSGI (3 − 4)", "#2ca02c"),
-            ("loop moved into C++ (2 − 3)", "#1f77b4"),
-            ("parser moved into C++ (1 − 2)", "#d62728")]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(14, 5.5), gridspec_kw={"width_ratios": [3, 2]})
-    for i, (r, w) in enumerate(bars):
-        _, diffs = ladder_steps(cells, r, w)
-        bottom = 0.0
-        for name, color in segs:
-            v = diffs[name]
+    groups = [(r, w) for r in rts for w in wl]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(15, 7.5), gridspec_kw={"width_ratios": [1.25, 1]})
+
+    # Left: the ladder, one bar per step, for each runtime and workload.
+    width = 0.2
+    for j, (key, label, color) in enumerate(LADDER_STEPS):
+        for i, (r, w) in enumerate(groups):
+            v = cells.value(key, r, w, "cpu_per_request_us")
             if v is None:
                 continue
-            if v < 0:  # a step that got dearer: drawn as a hatched band below the top
-                ax.bar(i, -v, 0.6, bottom=bottom + v, color="none", edgecolor=color, hatch="//",
-                       label=name + " (negative: hatched)")
-                bottom += v
-                continue
-            ax.bar(i, v, 0.6, bottom=bottom, color=color, label=name)
-            bottom += v
-        if bottom:
-            ax.text(i, bottom, f"{bottom:.0f}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(range(len(bars)))
-    ax.set_xticklabels([f"{RT[r]}\n{WORKLOAD_LABELS[w]}" for r, w in bars], fontsize=7,
+            lo = cells.value(key, r, w, "cpu_per_request_us", "min")
+            hi = cells.value(key, r, w, "cpu_per_request_us", "max")
+            x = i + (j - 1.5) * width
+            ax.bar(x, v, width, color=color, label=label, yerr=[[v - lo], [hi - v]], capsize=1.5,
+                   error_kw={"elinewidth": 0.7})
+            ax.text(x, hi, f"{v:.0f}", ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([f"{RT[r]}\n{WORKLOAD_LABELS[w]}" for r, w in groups], fontsize=7,
                        rotation=30, ha="right")
-    ax.set_ylabel("server CPU µs per request (medians)")
-    ax.set_title("The cost ladder: step 1 (all Python) taken apart")
+    ax.set_ylabel("server CPU µs per request (median, min–max)")
+    ax.set_title("The cost ladder: each step moves one stage into C++")
     handles, labels = ax.get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
     ax.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper right")
     ax.grid(axis="y", alpha=0.3)
 
-    # anvil --stats: the per-stage breakdown of step 3 (and 4), the rest being
-    # the kernel and the loop outside the timed stages.
+    # Right: per-request cost by stage. Steps 3 and 4 from anvil's --stats
+    # (wall time per stage) with the rest of the CPU per request outside the
+    # timed stages; steps 1 and 2 are one Python server, not broken down.
     rows = []
-    for key in ("anvil-fast", "anvil-llhttp", "anvil-pynative"):
-        for r in rts:
-            for w in wl[:2]:
+    for r in rts:
+        for w in [x for x in ("keepalive-chrome", "close-chrome") if x in wl] or wl[:1]:
+            for key, label, color in LADDER_STEPS:
                 c = cells.get(key, r, w)
                 cpu = cells.value(key, r, w, "cpu_per_request_us")
-                if c and c.get("stats") and cpu:
-                    rows.append((f"{key.replace('anvil-', '')} {RT[r].split()[0]}\n"
-                                 f"{WORKLOAD_LABELS[w]}", c["stats"], cpu))
-    stage_colors = ["#9edae5", "#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#c7c7c7"]
-    for i, (label, st, cpu) in enumerate(rows):
+                if c and cpu:
+                    rows.append((f"{RT[r]}, {WORKLOAD_LABELS[w]}: step {label.split(':')[0]}",
+                                 c.get("stats"), cpu, color))
+    stage_colors = dict(zip(STAGES, ["#9edae5", "#d62728", "#ff7f0e", "#2ca02c", "#1f77b4"]))
+    for i, (label, st, cpu, color) in enumerate(rows):
+        if not st:
+            ax2.barh(i, cpu, color=color, alpha=0.35, hatch="..", edgecolor=color,
+                     label=f"step {label.split('step ')[-1]}: one Python server, not broken down")
+            continue
         left = 0.0
-        for s, color in zip(STAGES, stage_colors):
-            v = st.get(s, 0.0)
-            ax2.barh(i, v, left=left, color=color, label=s)
+        for stage in STAGES:
+            v = st.get(stage, 0.0)
+            if v:
+                ax2.barh(i, v, left=left, color=stage_colors[stage], label=f"--stats: {stage}")
             left += v
-        rest = max(cpu - left, 0.0)
-        ax2.barh(i, rest, left=left, color=stage_colors[-1],
-                 label="not in a timed stage (kernel: accept, close; loop)")
-        ax2.plot([cpu, cpu], [i - 0.4, i + 0.4], color="black", linewidth=2,
-                 label="CPU per request (process)")
+        if cpu > left:
+            ax2.barh(i, cpu - left, left=left, color="#c7c7c7",
+                     label="outside the timed stages (kernel accept/close, loop)")
+        ax2.plot([cpu, cpu], [i - 0.42, i + 0.42], color="black", linewidth=2,
+                 label="CPU per request (the process)")
     ax2.set_yticks(range(len(rows)))
     ax2.set_yticklabels([r[0] for r in rows], fontsize=7)
     ax2.invert_yaxis()
-    ax2.set_xlabel("µs per request (stages: --stats wall time; bar: CPU per request)")
-    ax2.set_title("anvil --stats per stage")
+    ax2.set_xlabel("µs per request (stages: --stats wall time; tick: CPU per request)")
+    ax2.set_title("Per-request cost by stage")
     handles, labels = ax2.get_legend_handles_labels()
     uniq = dict(zip(labels, handles))
-    ax2.legend(uniq.values(), uniq.keys(), fontsize=7, loc="lower right")
+    ax2.legend(uniq.values(), uniq.keys(), fontsize=7, loc="upper center",
+               bbox_to_anchor=(0.4, -0.1), ncol=3)
     ax2.grid(axis="x", alpha=0.3)
     fig.text(0.99, 0.005, _footer(cells), ha="right", fontsize=7, color="#555")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -495,9 +502,12 @@ def _footer(cells):
     d = cells.data
     m = d["machine"]
     p = d["parameters"]
+    counts = (f"≤{p['requests'] - p['warmup']} counted requests/run, cut to ~{p['cell_seconds']:.0f} s "
+              "per cell" if p.get("cell_seconds") else
+              f"{p['requests']} requests/run ({p['warmup']} warm-up)")
     return (f"{d['matrix']} matrix · {m['cpu_model']}, {m['cores']} cores · {m['date'][:10]} · "
-            f"git {m['git_commit']} · {p['requests']} requests/run ({p['warmup']} warm-up), "
-            f"{p['runs']} runs · server on core 0, hammer on core 1")
+            f"git {m['git_commit']} · {counts}, {p['runs']} runs · server on core 0, hammer on "
+            "core 1")
 
 
 # --- outputs -----------------------------------------------------------------------
@@ -518,6 +528,11 @@ def survey_md(data, suffix=""):
            "(`make survey`); raw figures in `survey.json`.", ""]
     if data.get("label"):
         out += [f"Note on this run: {data['label']}", ""]
+    for mg in data.get("merges", []):
+        out += [f"Merged in later: the cells of {', '.join(mg['servers'])} on "
+                f"{', '.join(mg['runtimes'])} were measured again on {mg['date']} (git "
+                f"{mg['git_commit']}, load average {mg['load_average_at_start'][0]:.2f}) and "
+                "replace the first run's.", ""]
     out += [
         "| | |", "|---|---|",
         f"| date | {m['date']} |", f"| git commit | {m['git_commit']} |",

@@ -88,17 +88,18 @@ class Server:
         self.unavailable = unavailable or {}
         self.note = note
 
-    def spec(self, runtime, build_dir, measure):
+    def spec(self, runtime, build_dir, measure, python_dir=None):
         python = RUNTIMES.get(runtime)
         return measure.ServerSpec(
             name=f"{self.key}-{runtime}", argv=self.argv(python, build_dir), ready=self.ready,
-            env=server_env(), cwd=str(HERE), setup=self.setup, stop_signal=self.stop_signal,
-            note=self.note)
+            env=server_env(python_dir), cwd=str(HERE), setup=self.setup,
+            stop_signal=self.stop_signal, note=self.note)
 
 
-def server_env():
-    """The anvil package and the hello app importable; no buffering surprises."""
-    paths = [str(ROOT / "python"), str(HERE)]
+def server_env(python_dir=None):
+    """The anvil package (python_dir: a snapshot of python/) and the hello app
+    importable; no .pyc files written into the tree."""
+    paths = [str(python_dir or ROOT / "python"), str(HERE)]
     old = os.environ.get("PYTHONPATH")
     if old:
         paths.append(old)

@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -228,7 +229,7 @@ def plan_requests(srv, client, request_file, close, args, cell):
 def startup_output(server_def, runtime, args):
     """The output of a server that exited at start (measure removes its log):
     the same command once more, bounded in time, its last lines kept."""
-    spec = server_def.spec(runtime, args.build_dir, measure)
+    spec = server_def.spec(runtime, args.build_dir, measure, args.python_dir)
     with tempfile.TemporaryDirectory(prefix="anvil-survey-start-") as workdir:
         fields = {"port": measure.free_port(), "workdir": workdir}
         if spec.setup is not None:
@@ -259,7 +260,8 @@ def run_cell(server_def, runtime, workload, files, args, client):
         request = f.read()
     t0 = time.monotonic()
     try:
-        srv = measure.start_server(server_def.spec(runtime, args.build_dir, measure), cpu=SERVER_CPU)
+        srv = measure.start_server(server_def.spec(runtime, args.build_dir, measure, args.python_dir),
+                                   cpu=SERVER_CPU)
     except Exception as e:  # noqa: BLE001 - any failure to start is a result
         cell.update(status="failed", error=f"did not start: {e}")
         if "exited" in str(e):
@@ -293,6 +295,7 @@ def run_cell(server_def, runtime, workload, files, args, client):
         "requests": sum(r["requests"] for r in cell["runs"]),
     }
     cell["wall_s"] = round(time.monotonic() - t0, 1)
+    cell["measured_at"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     return cell
 
 
@@ -376,6 +379,9 @@ def parse_args(argv):
                    "--requests in it get fewer (recorded per cell; 0: no cap)")
     p.add_argument("--estimate", action="store_true", help="print the plan and its estimated "
                    "run time, run nothing")
+    p.add_argument("--merge", action="store_true",
+                   help="replace only the cells measured now in the existing results JSON "
+                   "(e.g. a rerun of the servers that failed), keeping the others")
     p.add_argument("--no-install", action="store_true", help="do not apt-get the peers")
     p.add_argument("--label", default="", help="a note on this run, printed in SURVEY.md")
     args = p.parse_args(argv)
@@ -412,6 +418,27 @@ def parse_args(argv):
                     "quick": Path(args.build_dir) / "survey-quick" / "survey.json",
                     "demo": None}[args.matrix]
     return args
+
+
+def merge(old, new):
+    """old's results with new's cells in place of the same server x runtime x
+    workload; the merge is recorded (date, commit, load, what was replaced)."""
+    key = lambda c: (c["server"], c["runtime"], c["workload"])  # noqa: E731
+    fresh = {key(c): c for c in new["cells"]}
+    cells = [fresh.pop(key(c), c) for c in old["cells"]] + list(fresh.values())
+    out = dict(old)
+    out["cells"] = cells
+    out["merges"] = old.get("merges", []) + [{
+        "date": new["machine"]["date"], "git_commit": new["machine"]["git_commit"],
+        "load_average_at_start": new["machine"]["load_average_at_start"],
+        "servers": new["parameters"]["servers"], "runtimes": new["parameters"]["runtimes"],
+        "workloads": new["parameters"]["workloads"], "elapsed_s": new["elapsed_s"]}]
+    out["elapsed_s"] = old["elapsed_s"] + new["elapsed_s"]
+    params = dict(old["parameters"])
+    for k in ("servers", "runtimes", "workloads"):
+        params[k] = list(dict.fromkeys(params[k] + new["parameters"][k]))
+    out["parameters"] = params
+    return out
 
 
 def print_cell(cell, i, n):
@@ -459,6 +486,11 @@ def main(argv):
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="anvil-survey-") as tmp:
         files = request_files(tmp)
+        # A snapshot of the anvil package and its built extensions: a rebuild in
+        # the tree during the run cannot change or break the servers under test.
+        args.python_dir = os.path.join(tmp, "python")
+        shutil.copytree(ROOT / "python" / "anvil", os.path.join(args.python_dir, "anvil"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
         for i, (s, runtime, workload) in enumerate(cells, 1):
             cell = run_cell(s, runtime, workload, files, args, client)
             results.append(cell)
@@ -477,6 +509,8 @@ def main(argv):
     if args.matrix == "demo":
         print(report.ladder_text(data))
         return 0
+    if args.merge and Path(args.out).exists():
+        data = merge(json.loads(Path(args.out).read_text()), data)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
     print(f"survey: wrote {args.out}")
