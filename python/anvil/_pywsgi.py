@@ -454,8 +454,8 @@ def make_dispatcher(app, multithread, multiprocess, stats):
     """dispatch(chan, head, body) for one worker: head is the packed request
     ("method\\ntarget\\nminor\\ncontent_length\\nserver_name\\nserver_port\\n
     remote_addr\\nremote_port" then "\\nname\\nvalue" per field, latin-1), body
-    the whole body as bytes or, when it is still to come (100-continue), the
-    C++ wsgi.input object."""
+    the whole body as bytes (None when empty) or, when it is still to come
+    (100-continue), the C++ wsgi.input object."""
     template = {
         "SCRIPT_NAME": "",
         "QUERY_STRING": "",
@@ -513,7 +513,12 @@ def make_dispatcher(app, multithread, multiprocess, stats):
                 # RFC 9110 §5.3: repeated fields combine into one comma-separated list.
                 env[key] = value if old is None else old + "," + value
             i += 2
-        env["wsgi.input"] = Input(body, req) if type(body) is bytes else body
+        if body is None:
+            env["wsgi.input"] = Input(b"", req)
+        elif type(body) is bytes:
+            env["wsgi.input"] = Input(body, req)
+        else:
+            env["wsgi.input"] = body  # C++ reads the rest of the body on demand
         if stats:
             chan.stat(clock() - t0)
         try:

@@ -284,9 +284,9 @@ void Transaction::run_py_unguarded(PyObject* dispatch) {
   const bool stats = ex_->stats_enabled();
   const auto t0 = stats ? Clock::now() : Clock::time_point{};
   py::object head = bytes_of(pack_request(*ex_));
-  py::object body;
+  py::object body = py::none();  // no body: one object fewer to mirror (cpyext)
   if (ex_->body_buffered()) {
-    body = bytes_of(ex_->buffered_body());
+    if (!ex_->buffered_body().empty()) body = bytes_of(ex_->buffered_body());
   } else {
     body = make_input(shared_from_this());  // 100-continue: reads call read_body()
   }
