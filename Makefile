@@ -60,10 +60,14 @@ test-asan: deps
 test-fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-# pytest runs on CPython; the servers under test run on CPython, then on PyPy.
+# pytest runs on CPython; the servers under test run on CPython, then on PyPy,
+# then each on its non-default WSGI path (the C-API one, or the packed Python one).
 test-python: build
 	ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
 	ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
+	@echo "test-python: again with each interpreter on its other WSGI path (ANVIL_WSGI_PATH)"
+	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
+	ANVIL_WSGI_PATH=capi ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
 
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
