@@ -1,0 +1,39 @@
+"""ANVIL_WSGI_PATH picks how a request crosses into Python: `capi` (environ built
+in C++, CPython's default) or `python` (one packed call, environ built in
+Python, PyPy's default); the rest of the suite runs on both via `make test`."""
+
+import os
+import subprocess
+
+import pytest
+
+from support import IS_PYPY, ROOT, SERVER_PYTHON, TESTS, get
+
+
+@pytest.mark.parametrize("path", ["python", "capi"])
+def test_forced_path_is_used(start_server, path):
+    s = start_server("apps.input_type:app", env={"ANVIL_WSGI_PATH": path})
+    r = get(s, "/")
+    assert r.status == 200
+    body = r.body
+    assert ("_pywsgi" in body.decode()) == (path == "python"), body
+
+
+def test_default_path_follows_the_interpreter(start_server):
+    if os.environ.get("ANVIL_WSGI_PATH"):
+        pytest.skip("ANVIL_WSGI_PATH is set for this run")
+    s = start_server("apps.input_type:app")
+    r = get(s, "/")
+    assert r.status == 200
+    body = r.body
+    assert ("_pywsgi" in body.decode()) == IS_PYPY, body
+
+
+def test_bad_value_is_a_one_line_error():
+    env = dict(os.environ, ANVIL_WSGI_PATH="fast",
+               PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"), TESTS]))
+    r = subprocess.run([SERVER_PYTHON, "-m", "anvil", "--bind", "127.0.0.1:0", "apps.hello:app"],
+                       capture_output=True, text=True, timeout=30, env=env, cwd=TESTS)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "ANVIL_WSGI_PATH" in lines[0], r.stderr
