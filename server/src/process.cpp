@@ -3,6 +3,7 @@
 // io_context on one thread. The master always forks, also for one worker, so
 // that restarts and signals behave the same for every N (and "server CPU" is
 // that of the process tree); workers=0 serves in the calling process instead.
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,6 +14,8 @@
 #include <ctime>
 #include <exception>
 #include <map>
+#include <string>
+#include <system_error>
 #include <thread>
 
 #include <boost/asio/signal_set.hpp>
@@ -46,6 +49,7 @@ sigset_t master_signals() {
   // Die with the master rather than serve on as an orphan.
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   int code = 0;
+  bool booted = false;  // an error before serving is a boot failure: no restart
   try {
     std::shared_ptr<Handler> handler;
     try {
@@ -72,6 +76,7 @@ sigset_t master_signals() {
           signals.async_wait(on_signal);  // a second SIGTERM changes nothing
         };
     signals.async_wait(on_signal);
+    booted = true;
     ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     if (config.log_level <= LogLevel::info) {
       std::fprintf(stderr, "anvil: worker %d started\n", static_cast<int>(::getpid()));
@@ -80,8 +85,9 @@ sigset_t master_signals() {
     impl.run();
     print_stats(impl);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "anvil: worker %d: %s\n", static_cast<int>(::getpid()), e.what());
-    code = 1;
+    std::fprintf(stderr, "anvil: worker %d%s: %s\n", static_cast<int>(::getpid()),
+                 booted ? "" : " failed to boot", e.what());
+    code = booted ? 1 : kBootFailure;
   }
   std::fflush(stderr);
   std::fflush(stdout);
@@ -258,6 +264,16 @@ int serve_in_process(const ServerConfig& config, const HandlerFactory& make_hand
   return 0;
 }
 
+// Each worker opens the access log itself; one that cannot would die at start.
+// Checked once before binding so that a bad path is one error at startup
+// (exit 1), as gunicorn checks its log files before it forks.
+void check_access_log(const std::string& path) {
+  if (path.empty() || path == "-") return;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "open access log " + path);
+  ::close(fd);
+}
+
 }  // namespace
 
 int serve(const ServerConfig& in, const HandlerFactory& make_handler, const ProcessHooks& hooks) {
@@ -266,6 +282,7 @@ int serve(const ServerConfig& in, const HandlerFactory& make_handler, const Proc
   // A write to a closed socket must be an EPIPE error, not the end of the
   // process (writev and sendfile take no MSG_NOSIGNAL).
   std::signal(SIGPIPE, SIG_IGN);
+  check_access_log(config.access_log);
   const auto defer = std::chrono::seconds(
       std::max<long>(1, static_cast<long>(config.header_timeout.count() + 0.999)));
   std::vector<int> fds;

@@ -47,6 +47,16 @@ def test_bind_in_use_exits_1(start_server):
     assert r.returncode == 1 and "anvil: error" in r.stderr
 
 
+def test_unwritable_access_log_exits_1(tmp_path):
+    # Each worker opens the log: a bad path must be one error at start, not
+    # workers that die and are restarted forever.
+    r = run_cli("--bind", "127.0.0.1:0", "--access-log", str(tmp_path / "no-dir" / "a.log"),
+                "apps.hello:app", timeout=15)
+    assert r.returncode == 1
+    assert r.stderr.startswith("anvil: error:") and "access log" in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+
+
 @pytest.mark.parametrize("parser", ["llhttp", "fast"])
 def test_both_parsers_serve(start_server, parser):
     s = start_server("apps.hello:app", "--parser", parser)

@@ -164,6 +164,17 @@ TEST(Process, BadArgumentsPrintOneLineAndExit2) {
   }
 }
 
+// Every worker opens the access log; a path that cannot be opened must stop
+// the start with one error, not fork a worker that dies again and again.
+TEST(Process, UnwritableAccessLogIsOneErrorAtStart) {
+  NativeProcess p(
+      {"--bind", "127.0.0.1:0", "--access-log", "/nonexistent-dir/access.log", "hello"});
+  EXPECT_EQ(p.wait_exit(5s), 1);
+  const std::string err = p.stderr_at_eof();
+  EXPECT_EQ(err.rfind("anvil-native: open access log /nonexistent-dir/access.log", 0), 0u) << err;
+  EXPECT_EQ(err.find('\n'), err.size() - 1) << err;
+}
+
 TEST(Process, AcceptSurvivesRunningOutOfDescriptors) {
 #if defined(__SANITIZE_ADDRESS__)
   // UBSan's vptr check reads memory through a pipe; with no descriptor left
