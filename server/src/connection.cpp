@@ -339,7 +339,8 @@ void Connection::dispatch() {
 
 void Connection::end_exchange() {
   srv_.count_request();
-  srv_.log_access(*this, status_, body_bytes_);
+  srv_.log_access(*this, status_,
+                  has_length_ && !no_body_ ? std::min(body_bytes_, length_) : body_bytes_);
   live_ = false;
   head_live_ = false;
   served_ = true;
@@ -754,6 +755,16 @@ void Connection::end_body(bool last) {
   end_exchange();
 }
 
+// How many of the next n body bytes may go out. With a Content-Length the
+// client takes exactly that many bytes as the body (RFC 9112 §6.3); more from
+// an app that declared fewer would be read as the start of the next response,
+// so the excess is dropped (as gunicorn does) and end_body closes.
+std::uint64_t Connection::body_room(std::uint64_t n) const {
+  if (!has_length_) return n;
+  if (body_bytes_ >= length_) return 0;
+  return std::min(n, length_ - body_bytes_);
+}
+
 void Connection::do_write(std::span<const asio::const_buffer> pieces, WriteCallback done,
                           bool last) {
   if (closed_ || !live_) {
@@ -771,7 +782,12 @@ void Connection::do_write(std::span<const asio::const_buffer> pieces, WriteCallb
       *end++ = '\n';
       push_scratch({size_line, static_cast<std::size_t>(end - size_line)});
     }
-    for (const auto& p : pieces) push_memory(p.data(), p.size());
+    std::uint64_t left = body_room(total);
+    for (const auto& p : pieces) {
+      const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(p.size(), left));
+      if (n > 0) push_memory(p.data(), n);
+      left -= n;
+    }
     if (chunked_) push_scratch("\r\n");
     body_bytes_ += total;
   }
@@ -798,8 +814,8 @@ void Connection::do_send_file(int fd, std::uint64_t offset, std::uint64_t count,
     s.kind = Segment::Kind::file;
     s.fd = fd;
     s.offset = offset;
-    s.size = count;
-    r_->segments.push_back(s);
+    s.size = body_room(count);
+    if (s.size > 0) r_->segments.push_back(s);
     if (chunked_) push_scratch("\r\n");
     body_bytes_ += count;
   }

@@ -91,6 +91,7 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   void fail_output(std::error_code ec);
   void push_scratch(std::string_view text);
   void push_memory(const void* data, std::size_t size);
+  std::uint64_t body_room(std::uint64_t n) const;
   void emit_head();
   void do_write(std::span<const asio::const_buffer> pieces, WriteCallback done, bool last);
   void do_send_file(int fd, std::uint64_t offset, std::uint64_t count, WriteCallback done,

@@ -40,6 +40,8 @@ class Client {
   // True when the server closes the connection (EOF or reset) within the
   // receive timeout, with no more response bytes.
   bool closed_by_peer();
+  // Bytes received but not yet taken by read().
+  std::string_view unread() const { return buf_; }
   // Waits up to ms for bytes or EOF to become readable.
   bool readable_within(int ms);
   void close();

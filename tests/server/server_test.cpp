@@ -1,5 +1,6 @@
 // The core over real sockets: servers in this process on port 0, with the
 // native handlers and a few test handlers, for each parser.
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -136,6 +137,28 @@ class ThreadEchoHandler final : public Handler {
  private:
   std::mutex m_;
   std::vector<std::thread> threads_;
+};
+
+// Declares Content-Length: 3, then writes more: "abc" + "def" in one write,
+// "ghi" in another (or, for /file, sends a 10-byte file).
+class OverlongHandler final : public Handler {
+ public:
+  explicit OverlongHandler(int file_fd) : file_fd_(file_fd) {}
+  void handle(std::shared_ptr<Exchange> ex) override {
+    const Header headers[] = {{"Content-Length", "3"}};
+    EXPECT_EQ(ex->start("200 OK", headers), StartError::none);
+    if (ex->request().target == "/file") {
+      ex->send_file(file_fd_, 0, 10, {}, true);
+      return;
+    }
+    const std::string_view a = "abc", b = "def";
+    const boost::asio::const_buffer pieces[] = {{a.data(), a.size()}, {b.data(), b.size()}};
+    ex->write(pieces, {});
+    ex->write(std::string("ghi"), {}, true);
+  }
+
+ private:
+  int file_fd_;
 };
 
 // Checks what start() accepts, then answers with the outcome's name.
@@ -362,6 +385,30 @@ TEST_P(Core, StartValidatesStatusAndHeaders) {
   EXPECT_TRUE(c.closed_by_peer());  // the app's Connection: close
   std::lock_guard lk(h->m);
   EXPECT_EQ(h->outcome, "svn");
+}
+
+// RFC 9112 §6.3: the client takes exactly Content-Length bytes as the body.
+// Bytes past it would be read as the next response (a desync), so they never
+// reach the wire, and the connection closes after the response.
+TEST_P(Core, BodyBeyondContentLengthIsNotSent) {
+  char path[] = "/tmp/anvil-overlong-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::unlink(path);
+  ASSERT_EQ(::write(fd, "0123456789", 10), 10);
+  Running s(config(), std::make_shared<OverlongHandler>(fd));
+  for (const std::string target : {"/", "/file"}) {
+    Client c = s.client();
+    ASSERT_TRUE(
+        c.send("GET " + target + " HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto r = c.read();
+    ASSERT_TRUE(r) << target;
+    EXPECT_EQ(r->body, target == "/" ? "abc" : "012") << target;
+    // Nothing follows: no stray bytes, no second response on this connection.
+    EXPECT_TRUE(c.closed_by_peer()) << target;
+    EXPECT_EQ(c.unread(), "") << target;
+  }
+  ::close(fd);
 }
 
 struct BadCase {
