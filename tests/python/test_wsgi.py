@@ -137,6 +137,16 @@ def test_error_after_head_closes_connection(server):
     assert get(server, "/hello").status == 200
 
 
+def test_body_past_content_length_is_not_sent(server):
+    # A keep-alive client would read the excess as the start of the next
+    # response (RFC 9112 §6.3): it is dropped, and the connection closes.
+    with server.connect() as s:
+        s.sendall(b"GET /overlong HTTP/1.1\r\nHost: t\r\n\r\n")
+        data = read_until_close(s)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == b"abc"
+
+
 def test_close_failing_after_body_closes_connection(server):
     with server.connect() as s:
         s.sendall(b"GET /exc-close HTTP/1.1\r\nHost: t\r\n\r\n")

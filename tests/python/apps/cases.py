@@ -184,6 +184,9 @@ def app(environ, start_response):
         f.seek(10)  # sent from the current position
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](f)
+    if path == "/overlong":  # more body than the declared Content-Length
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "3")])
+        return [b"abcdef", b"ghi"]
     if path == "/file-fd-only":  # the descriptor and read() disagree: the body shows which was used
         f = open(environ["QUERY_STRING"], "rb")
 
