@@ -47,6 +47,15 @@ def test_bind_in_use_exits_1(start_server):
     assert r.returncode == 1 and "anvil: error" in r.stderr
 
 
+def test_unix_socket_in_missing_dir_exits_1(tmp_path):
+    # ENOENT maps to FileNotFoundError, a subclass of OSError: the error must
+    # still be one line and exit 1 on every interpreter.
+    r = run_cli("--bind", f"unix:{tmp_path / 'no-dir' / 's.sock'}", "apps.hello:app", timeout=15)
+    assert r.returncode == 1
+    assert r.stderr.startswith("anvil: error: cannot start:") and "No such file" in r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+
+
 def test_unwritable_access_log_exits_1(tmp_path):
     # Each worker opens the log: a bad path must be one error at start, not
     # workers that die and are restarted forever.
