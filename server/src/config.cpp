@@ -1,5 +1,6 @@
 // Options: parsing of --bind, the option table shared with the Python CLI,
 // and argv parsing for anvil-native.
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -305,22 +306,30 @@ std::string usage(std::string_view program, std::string_view positional_help,
                   std::span<const OptionSpec> extra) {
   std::string u = "usage: " + std::string(program) + " [options] " + std::string(positional_help) +
                   "\n\noptions:\n";
-  auto row = [&](const OptionSpec& o) {
+  // One column for the help texts, wide enough for the longest flag.
+  auto left_of = [](std::string_view flag, std::string_view metavar) {
     std::string left(2, ' ');
-    left.append(o.flag);
-    if (!o.metavar.empty()) {
+    left.append(flag);
+    if (!metavar.empty()) {
       left += ' ';
-      left.append(o.metavar);
+      left.append(metavar);
     }
-    if (left.size() < 32) left.resize(32, ' ');
+    return left;
+  };
+  std::size_t width = 0;
+  for (const auto& o : kOptions) width = std::max(width, left_of(o.flag, o.metavar).size());
+  for (const auto& o : extra) width = std::max(width, left_of(o.flag, o.metavar).size());
+  auto row = [&](std::string_view flag, std::string_view metavar, std::string_view help) {
+    std::string left = left_of(flag, metavar);
+    left.resize(width, ' ');
     u += left;
-    u += ' ';
-    u.append(o.help);
+    u += "  ";
+    u.append(help);
     u += '\n';
   };
-  for (const auto& o : kOptions) row(o);
-  for (const auto& o : extra) row(o);
-  u += "  --help                           show this help\n";
+  for (const auto& o : kOptions) row(o.flag, o.metavar, o.help);
+  for (const auto& o : extra) row(o.flag, o.metavar, o.help);
+  row("--help", "", "show this help");
   return u;
 }
 

@@ -1,6 +1,7 @@
 // Options: --bind forms, the option table, argv parsing.
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string_view>
 #include <vector>
 
@@ -109,6 +110,25 @@ TEST(Options, ExtraOptionsAreCollected) {
   EXPECT_EQ(p.extra[0].first, "native");
   EXPECT_EQ(p.extra[0].second, "echo");
   EXPECT_NE(usage("prog", "X", extra).find("--native NAME"), std::string::npos);
+}
+
+// Every help text starts in one column, also after the longest flag
+// (--limit-request-field-size BYTES) and for --help itself.
+TEST(Options, UsageAlignsTheHelpColumn) {
+  const OptionSpec extra[] = {{"native", "--native", "NAME", "handler"}};
+  std::istringstream in(usage("prog", "X", extra));
+  std::string line;
+  std::size_t column = 0, rows = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("  --", 0) != 0) continue;
+    const std::size_t gap = line.find("  ", 2);
+    ASSERT_NE(gap, std::string::npos) << line;
+    const std::size_t at = line.find_first_not_of(' ', gap);
+    if (column == 0) column = at;
+    EXPECT_EQ(at, column) << line;
+    ++rows;
+  }
+  EXPECT_GT(rows, 10u);
 }
 
 }  // namespace
