@@ -13,6 +13,16 @@ namespace anvil::python {
 
 namespace {
 
+// Raises OSError(errno, message) in Python. The instance is made first, so
+// that OSError's constructor picks the errno's subclass (FileNotFoundError...),
+// and the error is set with that type: PyPy converts an OSError set with a
+// tuple into the subclass later, which pybind11 reports as a type mismatch.
+[[noreturn]] void raise_os_error(const std::system_error& e) {
+  py::object exc = py::reinterpret_borrow<py::object>(PyExc_OSError)(e.code().value(), e.what());
+  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc.ptr())), exc.ptr());
+  throw py::error_already_set();
+}
+
 // Options given as Python values become the option table's text form, so
 // that one validation (server::set_option) serves the C++ and Python CLIs.
 std::string option_text(py::handle value) {
@@ -102,8 +112,7 @@ int serve(py::object app, const py::kwargs& options) {
       rc = server::serve(config, factory, fork_hooks());
       factory = nullptr;
     } catch (const std::system_error& e) {
-      PyErr_SetObject(PyExc_OSError, py::make_tuple(e.code().value(), e.what()).ptr());
-      throw py::error_already_set();
+      raise_os_error(e);
     }
     return rc;
   }
@@ -111,8 +120,7 @@ int serve(py::object app, const py::kwargs& options) {
     py::gil_scoped_release unlocked;
     return server::serve(config, factory, fork_hooks());
   } catch (const std::system_error& e) {
-    PyErr_SetObject(PyExc_OSError, py::make_tuple(e.code().value(), e.what()).ptr());
-    throw py::error_already_set();
+    raise_os_error(e);
   }
 }
 
