@@ -362,6 +362,17 @@ def claims(cells):
         text = f"{'holds' if holds else 'does not hold'}: the Python loop costs {c:.2f}x the C++ loop's CPU per request on CPython"
         if p:
             text += f", {p:.2f}x on PyPy"
+        others = [(cells.value(k, "cpython", close_chrome, "cpu_per_request_us"), k)
+                  for k in PURE_PYTHON if k != "ref-python"]
+        others = sorted((v, k) for v, k in others if v)
+        ref = cells.value("ref-python", "cpython", close_chrome, "cpu_per_request_us")
+        if others and ref:
+            ev.append(f"the Python servers from Debian spend {others[0][0] / ref:.1f}x "
+                      f"({servers.BY_KEY[others[0][1]].label}) to {others[-1][0] / ref:.1f}x "
+                      f"({servers.BY_KEY[others[-1][1]].label}) the CPU per request of anvil's "
+                      "pure-Python reference server (step 1) on CPython, the survey's workload: "
+                      "what costs is the code they run per request, more than the language of "
+                      "the loop")
         out.append(("On CPython 'running a loop in C' is still very important (CPU per request, "
                     "ladder step 2 over step 3: the same C++ parser, the loop in Python or in "
                     "C++; threshold: ≥ 1.5x)", text, "; ".join(ev)))

@@ -482,6 +482,7 @@ def main(argv):
     if args.estimate:
         return 0
     client = SurveyHammer(args.hammer)
+    machine = machine_info(args)  # at the start: the date and load the run began with
     results = []
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="anvil-survey-") as tmp:
@@ -495,7 +496,7 @@ def main(argv):
             cell = run_cell(s, runtime, workload, files, args, client)
             results.append(cell)
             print_cell(cell, i, len(cells))
-    data = {"matrix": args.matrix, "label": args.label, "machine": machine_info(args),
+    data = {"matrix": args.matrix, "label": args.label, "machine": machine,
             "parameters": {"requests": args.requests, "warmup": args.warmup, "runs": args.runs,
                            "counted_per_run": args.requests - args.warmup, "threads": THREADS,
                            "connections": CONNECTIONS, "server_cpu": SERVER_CPU,
