@@ -692,15 +692,15 @@ def ladder_text(data):
     wl = data["parameters"]["workloads"]
     rts = [r for r in ("cpython", "pypy") if r in data["parameters"]["runtimes"]]
     out = [survey_text(data), "", "The cost ladder (server CPU µs per request, medians):"]
-    head = "".join(f"{RT[r][:6] + ' ' + w:>26}" for r in rts for w in wl)
-    out.append(f"{'step':58}{head}")
-    for step, key, desc in LADDER_ROWS:
-        vals = "".join(f"{_fmt(cells.value(key, r, w, 'cpu_per_request_us'), 1):>26}"
-                       for r in rts for w in wl)
-        out.append(f"{step + '  ' + desc:58}{vals}")
-    vals = "".join(f"{_fmt(cells.value('anvil-native', 'native', w, 'cpu_per_request_us'), 1):>26}"
-                   for _r in rts for w in wl)
-    out.append(f"{'4  anvil-native hello (the C++ binary, no Python)':58}{vals}")
+    cols = [(r, w) for r in rts for w in wl]
+    head = "".join(f"{RT[r].split()[0] + ' ' + w:>26}" for r, w in cols)
+    out.append(f"{'step':64}{head}")
+    rows = [(f"{step}  {desc}", key, r_) for step, key, desc in LADDER_ROWS for r_ in [None]]
+    rows.append(("4  anvil-native hello (the C++ binary, no Python)", "anvil-native", "native"))
+    for label, key, fixed in rows:
+        vals = [cells.value(key, fixed or r, w, "cpu_per_request_us") for r, w in cols]
+        if any(v is not None for v in vals):  # a server the run left out is not a row
+            out.append(f"{label:64}" + "".join(f"{_fmt(v, 1):>26}" for v in vals))
     out.append("")
     for r in rts:
         for w in wl:
