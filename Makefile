@@ -72,8 +72,10 @@ test-python: build
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
+# The quick cost ladder (survey.py --demo): anvil with both parsers and native,
+# the pure-Python reference server, wsgiref; prints its table, writes nothing.
 demo: build
-	bench/parser/run.sh --quick
+	$(PYTHON) bench/survey/survey.py --demo
 
 bench: build bench-deps
 	bench/parser/run.sh
