@@ -33,32 +33,32 @@ enum class Mode : std::uint8_t { request, response };
 // Why a message was rejected. status_of() gives the HTTP status to answer with.
 enum class Error : std::uint8_t {
   none,
-  incomplete,              // The input ended inside a message (finish()).
-  bad_method,              // 400: the method is empty or not a token.
-  bad_request_line,        // 400: not exactly single spaces between the parts.
-  bad_target,              // 400: control character, space or DEL in the target.
-  bad_version,             // 400: not HTTP/<digit>.<digit> (or none: HTTP/0.9).
-  bad_status_line,         // 400: response status line is not "HTTP/x.y NNN reason".
-  bad_line_ending,         // 400: NUL, bare CR or bare LF in the head.
-  obs_fold,                // 400: a field line starts with space or tab (RFC 9112 §5.2).
-  bad_field_name,          // 400: empty, non-token, or whitespace before the colon.
-  bad_field_value,         // 400: a control character or DEL in a field value.
-  bad_content_length,      // 400: Content-Length is not 1*DIGIT or overflows 64 bits.
+  incomplete,                  // The input ended inside a message (finish()).
+  bad_method,                  // 400: the method is empty or not a token.
+  bad_request_line,            // 400: not exactly single spaces between the parts.
+  bad_target,                  // 400: control character, space or DEL in the target.
+  bad_version,                 // 400: not HTTP/<digit>.<digit> (or none: HTTP/0.9).
+  bad_status_line,             // 400: response status line is not "HTTP/x.y NNN reason".
+  bad_line_ending,             // 400: NUL, bare CR or bare LF in the head.
+  obs_fold,                    // 400: a field line starts with space or tab (RFC 9112 §5.2).
+  bad_field_name,              // 400: empty, non-token, or whitespace before the colon.
+  bad_field_value,             // 400: a control character or DEL in a field value.
+  bad_content_length,          // 400: Content-Length is not 1*DIGIT or overflows 64 bits.
   conflicting_content_length,  // 400: Content-Length fields that differ.
   content_length_and_transfer_encoding,  // 400: both present (RFC 9112 §6.3).
-  bad_transfer_encoding,   // 400: empty, not tokens, or `chunked` not last / twice.
-  transfer_encoding_http10,  // 400: Transfer-Encoding in an HTTP/1.0 request.
-  missing_host,            // 400: HTTP/1.1 request without a Host field (RFC 9112 §3.2).
-  multiple_host,           // 400: more than one Host field (RFC 9112 §3.2).
-  bad_chunk_size,          // 400: chunk size empty, not hex, 0x-prefixed or over 64 bits.
-  bad_chunk_extension,     // 400: malformed chunk extension, or longer than the limit.
-  bad_chunk_end,           // 400: chunk data not followed by CRLF.
-  request_line_too_long,   // 414: start line longer than Limits::request_line.
-  header_too_large,        // 431: field section longer than Limits::header_bytes.
-  too_many_fields,         // 431: more fields than Limits::fields.
-  body_too_large,          // 413: body longer than Limits::body.
+  bad_transfer_encoding,                 // 400: empty, not tokens, or `chunked` not last / twice.
+  transfer_encoding_http10,              // 400: Transfer-Encoding in an HTTP/1.0 request.
+  missing_host,             // 400: HTTP/1.1 request without a Host field (RFC 9112 §3.2).
+  multiple_host,            // 400: more than one Host field (RFC 9112 §3.2).
+  bad_chunk_size,           // 400: chunk size empty, not hex, 0x-prefixed or over 64 bits.
+  bad_chunk_extension,      // 400: malformed chunk extension, or longer than the limit.
+  bad_chunk_end,            // 400: chunk data not followed by CRLF.
+  request_line_too_long,    // 414: start line longer than Limits::request_line.
+  header_too_large,         // 431: field section longer than Limits::header_bytes.
+  too_many_fields,          // 431: more fields than Limits::fields.
+  body_too_large,           // 413: body longer than Limits::body.
   unknown_transfer_coding,  // 501: a transfer coding this parser does not implement.
-  unsupported_version,     // 505: well-formed version other than 1.0 and 1.1.
+  unsupported_version,      // 505: well-formed version other than 1.0 and 1.1.
 };
 
 // The HTTP status to answer an error with (400, 413, 414, 431, 501, 505);
@@ -103,9 +103,9 @@ struct Message {
   std::vector<Field> fields;  // in order; capacity reserved once, reused
   BodyKind body = BodyKind::none;
   std::uint64_t content_length = 0;  // valid when body == content_length
-  bool keep_alive = false;       // the connection may carry another message after this
-  bool expect_continue = false;  // HTTP/1.1 request with "Expect: 100-continue"
-  bool upgrade = false;          // Upgrade field + "Connection: upgrade"
+  bool keep_alive = false;           // the connection may carry another message after this
+  bool expect_continue = false;      // HTTP/1.1 request with "Expect: 100-continue"
+  bool upgrade = false;              // Upgrade field + "Connection: upgrade"
 };
 
 enum class Event : std::uint8_t {
