@@ -21,7 +21,7 @@ BENCH_DEPS := wrk apache2-utils nginx-light uwsgi uwsgi-plugin-python3 \
 	gunicorn python3-waitress python3-matplotlib python3-locust procps util-linux
 
 .PHONY: all deps bench-deps build build-pypy test test-unit test-asan test-fuzz \
-	test-python demo bench fuzz survey format clean
+	test-python demo bench fuzz survey format format-check clean
 
 all: build
 
@@ -44,7 +44,7 @@ build-pypy:
 	cmake --build $(BUILD_PYPY) -j$(JOBS) --target _core
 
 test: build
-	$(MAKE) --no-print-directory test-unit test-python test-asan test-fuzz
+	$(MAKE) --no-print-directory format-check test-unit test-python test-asan test-fuzz
 
 test-unit:
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -87,6 +87,10 @@ survey: build bench-deps
 
 format:
 	clang-format-14 -i $$(git ls-files '*.cpp' '*.hpp' '*.h')
+
+# Fails when a C++ file is not as .clang-format lays it out.
+format-check: deps
+	clang-format-14 --dry-run -Werror $$(git ls-files '*.cpp' '*.hpp' '*.h')
 
 clean:
 	rm -rf $(BUILD) $(BUILD_PYPY) $(BUILD_ASAN) build-fuzz python/anvil/_core*.so
