@@ -197,4 +197,7 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
 // Registers StartResponse, Input and FileWrapper in the module.
 void register_wsgi_types(py::module_& m);
 
+// The message a failed Exchange::start() becomes in Python (both WSGI paths).
+std::string_view start_error_text(server::StartError e);
+
 }  // namespace anvil::python

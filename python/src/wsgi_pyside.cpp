@@ -166,22 +166,6 @@ class Current {
   Transaction* saved_;
 };
 
-std::string_view start_error_text(server::StartError e) {
-  switch (e) {
-    case server::StartError::none:
-      return "";
-    case server::StartError::bad_status:
-      return "invalid status line (expected 'NNN reason')";
-    case server::StartError::bad_header_name:
-      return "invalid header name";
-    case server::StartError::bad_header_value:
-      return "invalid header value (control character)";
-    case server::StartError::already_sent:
-      return "the response head has already been sent";
-  }
-  return "invalid response head";
-}
-
 void append_field(std::string& out, std::string_view s) {
   out.push_back('\n');
   out.append(s);

@@ -73,6 +73,8 @@ bool hop_by_hop(std::string_view name, std::string_view value) {
          iequals(name, "upgrade") || iequals(name, "proxy-connection");
 }
 
+}  // namespace
+
 std::string_view start_error_text(server::StartError e) {
   switch (e) {
     case server::StartError::none:
@@ -88,8 +90,6 @@ std::string_view start_error_text(server::StartError e) {
   }
   return "invalid response head";
 }
-
-}  // namespace
 
 // A write's completion, waited for by a Python thread (threads > 1).
 struct Completion {
