@@ -19,18 +19,15 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import signal
-import statistics
-import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import measure  # noqa: E402
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+APPS = os.path.join(ROOT, "bench", "apps")  # hello.py
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import measure  # noqa: E402  bench/measure: servers, CPU of a tree, clients
 BEGIN, END = "<!-- server:begin -->", "<!-- server:end -->"
 
 MODES = {
@@ -45,73 +42,27 @@ FIXED_REQUESTS = 5000      # 5 s at FIXED_RATE
 QUICK_FIXED_REQUESTS = 2000
 
 
-def nginx_setup(workdir, port):
-    conf = os.path.join(workdir, "nginx.conf")
-    temp = {k: os.path.join(workdir, k) for k in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
-    with open(conf, "w") as f:
-        f.write(f"""daemon off;
-master_process on;
-worker_processes 1;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path {temp['body']};
-    proxy_temp_path {temp['proxy']};
-    fastcgi_temp_path {temp['fastcgi']};
-    uwsgi_temp_path {temp['uwsgi']};
-    scgi_temp_path {temp['scgi']};
-    server {{
-        listen 127.0.0.1:{port} backlog=4096;
-        location / {{
-            default_type text/plain;
-            return 200 "Hello, World!";
-        }}
-    }}
-}}
-""")
-    return {"conf": conf}
-
-
 def server_specs(build, python):
     """Every server of the comparison, by name (issue 3 §4)."""
-    py_env = {"PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "python"), HERE]),
-              "PYTHONDONTWRITEBYTECODE": "1"}
-    hello = os.path.join(HERE, "hello.py")
+    servers = measure.servers
+    kw = {"env": {"PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "python"), APPS]),
+                  "PYTHONDONTWRITEBYTECODE": "1"}, "cwd": APPS}
     specs = {}
     for parser in ("fast", "llhttp"):
-        specs[f"anvil wsgi ({parser})"] = measure.ServerSpec(
-            f"anvil-{parser}", [python, "-m", "anvil", "--bind", "127.0.0.1:0", "--parser", parser,
-                                "--backlog", "4096", "hello:app"],
-            ready="line", env=py_env, cwd=HERE)
-    specs["anvil-native hello"] = measure.ServerSpec(
-        "anvil-native", [os.path.join(build, "bin", "anvil-native"), "--bind", "127.0.0.1:0",
-                         "--backlog", "4096", "hello"], ready="line")
+        specs[f"anvil wsgi ({parser})"] = servers.anvil(
+            python, "hello:app", name=f"anvil-{parser}", parser=parser, backlog=4096, **kw)
+    specs["anvil-native hello"] = servers.anvil_native(build, "hello", backlog=4096)
     # uWSGI's --http-socket closes every connection, in both modes (its
     # --http11-socket keeps them, but one process then serves one connection
     # at a time: the other 39 wait, and time out).
-    specs["uwsgi"] = measure.ServerSpec(
-        "uwsgi", ["uwsgi", "--plugin", "python3", "--http-socket", "127.0.0.1:{port}",
-                  "--wsgi-file", hello, "--callable", "app", "--processes", "1",
-                  "--disable-logging", "--listen", "4096", "--need-app"],
-        stop_signal=signal.SIGINT)
-    specs["gunicorn sync"] = measure.ServerSpec(
-        "gunicorn", [python, "-m", "gunicorn", "-w", "1", "-k", "sync", "-b", "127.0.0.1:{port}",
-                     "--backlog", "4096", "hello:app"], env=py_env, cwd=HERE)
-    specs["waitress"] = measure.ServerSpec(
-        "waitress", [python, "-m", "waitress", "--listen=127.0.0.1:{port}", "--backlog=4096",
-                     "hello:app"], env=py_env, cwd=HERE)
-    specs["nginx"] = measure.ServerSpec(
-        "nginx", ["nginx", "-p", "{workdir}", "-c", "{conf}", "-e", "{workdir}/error.log"],
-        setup=nginx_setup)
+    specs["uwsgi"] = servers.uwsgi(os.path.join(APPS, "hello.py"), "app", listen=4096)
+    specs["gunicorn sync"] = servers.gunicorn(python, "hello:app", backlog=4096, **kw)
+    specs["waitress"] = servers.waitress(python, "hello:app", backlog=4096, **kw)
+    specs["nginx"] = servers.nginx(master=True, backlog=4096)
     # Ladder steps 1 and 2 (not in the default set; the survey measures them).
     for parser in ("python", "fast"):
-        specs[f"refserver ({parser})"] = measure.ServerSpec(
-            f"refserver-{parser}", [python, "-m", "anvil.refserver", "--bind", "127.0.0.1:0",
-                                    "--parser", parser, "hello:app"],
-            ready="line", env=py_env, cwd=HERE)
+        specs[f"refserver ({parser})"] = servers.refserver(
+            python, "hello:app", name=f"refserver-{parser}", parser=parser, **kw)
     return specs
 
 
@@ -124,11 +75,12 @@ def run_one(spec, client_for, request_file, close, requests, warmup, fixed_reque
     try:
         measure.verify(server.host, server.port, verify_req)
         client = client_for(close)
-        full = measure.measure(server, client, request_file, close, requests, warmup)
+        full = cpu_ticks(measure.counted_run(server, client, request_file, close, requests,
+                                             warmup=warmup))
         fixed = None
         if isinstance(client, measure.Hammer):
-            fixed = measure.measure(server, client, request_file, close, fixed_requests, 0,
-                                    rate=FIXED_RATE)
+            fixed = cpu_ticks(measure.counted_run(server, client, request_file, close,
+                                                  fixed_requests, rate=FIXED_RATE))
         measure.verify(server.host, server.port, verify_req)  # still right after the load
         return {"full": full, "fixed": fixed}
     finally:
@@ -137,12 +89,15 @@ def run_one(spec, client_for, request_file, close, requests, warmup, fixed_reque
             sys.stderr.write(f"  note: {spec.name} exited with {rc}\n")
 
 
+def cpu_ticks(run):
+    """This benchmark's CPU figure is the tick count (user+sys), with the
+    schedstat figure beside it as the cross-check."""
+    run["cpu_per_request_us"] = run["cpu_per_request_us_ticks"]
+    return run
+
+
 def stats(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return {"median": round(statistics.median(values), 2), "min": round(min(values), 2),
-            "max": round(max(values), 2), "n": len(values)}
+    return measure.summarize(values, digits=2)
 
 
 def summarize(runs, servers):
@@ -284,22 +239,7 @@ def write_readme(path, section):
 
 
 def machine():
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpu_model": model, "cores": os.cpu_count(), "kernel": platform.release(),
-            "python": sys.version.split()[0], "loadavg_start": list(os.getloadavg())}
-
-
-def git_commit():
-    try:
-        return subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=10).stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
+    return dict(measure.machine(), loadavg_start=list(os.getloadavg()))
 
 
 def main(argv=None):
@@ -365,7 +305,8 @@ def main(argv=None):
     client = "hammer" if os.access(hammer, os.X_OK) else "ab (close) / wrk (keep-alive)"
     result = {
         "machine": machine(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="seconds"), "commit": git_commit(), "client": client, "connections": 40,
+            timespec="seconds"), "commit": measure.git_commit(ROOT), "client": client,
+        "connections": 40,
         "reps": reps, "quick": args.quick, "fixed_rate": FIXED_RATE,
         "modes": {m: {"new_connection_per_request": modes[m][0], "requests": modes[m][1],
                       "warmup": modes[m][2]} for m in wanted_modes},

@@ -1,17 +1,21 @@
 """The survey's server matrix: every server, on which runtimes it runs, and
-how to start it as a bench/server/measure.py ServerSpec.
+how to start it (a bench/measure ServerSpec, from its command-line builders).
 
-Each server serves bench/survey/hello.py (13-byte body, Content-Length set),
+Each server serves bench/apps/hello.py (13-byte body, Content-Length set),
 in one process unless noted (gunicorn's model is a master and one worker),
 with its per-request access log off where it has an option for it.
 """
 
 import os
-import signal
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+APPS = ROOT / "bench" / "apps"  # hello.py
+sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import servers as launch  # noqa: E402
 
 RUNTIMES = {"cpython": "/usr/bin/python3", "pypy": "/usr/bin/pypy3"}
 RUNTIME_LABELS = {"cpython": "CPython 3.11", "pypy": "PyPy 3.9", "native": "no Python"}
@@ -66,40 +70,36 @@ NOT_AVAILABLE = {
 class Server:
     """One server of the matrix.
 
-    argv(python, build_dir) gives the command (python is None for servers with
-    no Python); ready is "line" (anvil's listening line, port 0) or "port"
-    (a chosen free port, polled). unavailable maps a runtime to the reason it
-    cannot run there (listed in the tables, never silently left out).
+    start(python, build_dir) gives its ServerSpec (python is None for servers
+    with no Python). unavailable maps a runtime to the reason it cannot run
+    there (listed in the tables, never silently left out).
     """
 
-    def __init__(self, key, label, runtimes, argv, ready="port", setup=None,
-                 stop_signal=signal.SIGTERM, group="python", ladder=None, stats=False,
+    def __init__(self, key, label, runtimes, start, group="python", ladder=None, stats=False,
                  unavailable=None, note=""):
         self.key = key
         self.label = label
         self.runtimes = runtimes
-        self.argv = argv
-        self.ready = ready
-        self.setup = setup
-        self.stop_signal = stop_signal
+        self.start = start
         self.group = group
         self.ladder = ladder  # (step number, description) on the cost ladder
         self.stats = stats    # prints anvil's --stats line at exit
         self.unavailable = unavailable or {}
         self.note = note
 
-    def spec(self, runtime, build_dir, measure, python_dir=None):
-        python = RUNTIMES.get(runtime)
-        return measure.ServerSpec(
-            name=f"{self.key}-{runtime}", argv=self.argv(python, build_dir), ready=self.ready,
-            env=server_env(python_dir), cwd=str(HERE), setup=self.setup,
-            stop_signal=self.stop_signal, note=self.note)
+    def spec(self, runtime, build_dir, python_dir=None):
+        spec = self.start(RUNTIMES.get(runtime), build_dir)
+        spec.name = f"{self.key}-{runtime}"
+        spec.env.update(server_env(python_dir))
+        spec.cwd = str(APPS)
+        spec.note = self.note
+        return spec
 
 
 def server_env(python_dir=None):
     """The anvil package (python_dir: a snapshot of python/) and the hello app
     importable; no .pyc files written into the tree."""
-    paths = [str(python_dir or ROOT / "python"), str(HERE)]
+    paths = [str(python_dir or ROOT / "python"), str(APPS)]
     old = os.environ.get("PYTHONPATH")
     if old:
         paths.append(old)
@@ -107,40 +107,15 @@ def server_env(python_dir=None):
 
 
 def _launch(name):
-    return lambda py, build: [py, str(HERE / "launch.py"), name, "{port}"]
+    return lambda py, build: launch.launched(py, name, "hello:app")
 
 
 def _anvil(parser):
-    return lambda py, build: [py, "-m", "anvil", "--workers", "0", "--parser", parser, "--stats",
-                              "--bind", f"{HOST}:0", "hello:app"]
+    return lambda py, build: launch.anvil(py, "hello:app", workers=0, parser=parser, stats=True)
 
 
 def _refserver(parser):
-    return lambda py, build: [py, "-m", "anvil.refserver", "--parser", parser, "--bind",
-                              f"{HOST}:0", "hello:app"]
-
-
-def _nginx_setup(workdir, port):
-    conf = os.path.join(workdir, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""# One process (no master), no access log: the survey's ceiling.
-daemon off;
-master_process off;
-worker_processes 1;
-pid {workdir}/nginx.pid;
-error_log {workdir}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {workdir};
-    keepalive_requests 1000000;
-    server {{
-        listen {HOST}:{port} backlog=2048;
-        location / {{ default_type text/plain; return 200 "Hello, World!"; }}
-    }}
-}}
-""")
-    return {"conf": conf}
+    return lambda py, build: launch.refserver(py, "hello:app", parser=parser)
 
 
 def _apache_setup(workdir, port):
@@ -178,25 +153,25 @@ DirectoryIndex index.html
     return {"conf": conf}
 
 
+def _apache(py, build):
+    return launch.ServerSpec("apache", ["apache2", "-X", "-f", "{conf}", "-DFOREGROUND"],
+                             setup=_apache_setup)
+
+
 SERVERS = [
     Server("wsgiref", "wsgiref", ["cpython", "pypy"], _launch("wsgiref"),
            note="standard library: one thread, listen backlog 5 (socketserver's default)"),
     Server("gunicorn-sync", "gunicorn sync", ["cpython", "pypy"],
-           lambda py, build: [py, "-m", "gunicorn", "--workers", "1", "--worker-class", "sync",
-                              "--bind", f"{HOST}:{{port}}", "hello:app"],
+           lambda py, build: launch.gunicorn(py, "hello:app", worker_class="sync"),
            note="master + 1 worker"),
     Server("gunicorn-gthread", "gunicorn gthread", ["cpython", "pypy"],
-           lambda py, build: [py, "-m", "gunicorn", "--workers", "1", "--worker-class", "gthread",
-                              "--threads", "4", "--bind", f"{HOST}:{{port}}", "hello:app"],
+           lambda py, build: launch.gunicorn(py, "hello:app", worker_class="gthread", threads=4),
            note="master + 1 worker, 4 threads"),
     Server("waitress", "waitress", ["cpython", "pypy"],
-           lambda py, build: [py, "-m", "waitress", f"--host={HOST}", "--port={port}",
-                              "hello:app"], stop_signal=signal.SIGINT,
-           note="4 threads (default)"),
+           lambda py, build: launch.waitress(py, "hello:app"), note="4 threads (default)"),
     Server("tornado", "tornado (WSGIContainer)", ["cpython", "pypy"], _launch("tornado")),
     Server("twisted", "twisted.web", ["cpython", "pypy"],
-           lambda py, build: [py, "-m", "twisted", "web", "--wsgi", "hello.app", "--listen",
-                              f"tcp:{{port}}:interface={HOST}", "--logfile", "/dev/null"],
+           lambda py, build: launch.twisted(py, "hello:app"),
            note="`twist web --wsgi`; its access log cannot be turned off, so /dev/null"),
     Server("cyclone", "cyclone", ["cpython", "pypy"], None,
            unavailable={"cpython": NOT_AVAILABLE["cyclone"], "pypy": NOT_AVAILABLE["cyclone"]}),
@@ -205,41 +180,32 @@ SERVERS = [
     Server("cheroot", "cheroot", ["cpython", "pypy"], _launch("cheroot"),
            note="10 threads, listen backlog 5 (defaults)"),
     Server("uwsgi", "uWSGI --http-socket", ["cpython", "pypy"],
-           lambda py, build: ["uwsgi", "--plugin", "python3", "--http-socket", f"{HOST}:{{port}}",
-                              "--wsgi-file", str(HERE / "hello.py"), "--callable", "app",
-                              "--processes", "1", "--disable-logging", "--die-on-term",
-                              "--listen", "1024"],
+           lambda py, build: launch.uwsgi(APPS / "hello.py", "app"),
            unavailable={"pypy": "Debian's uWSGI has no PyPy plugin (only python3)"},
            group="python", note="1 process, embedded CPython"),
     Server("anvil-fast", "anvil WSGI (fast parser)", ["cpython", "pypy"], _anvil("fast"),
-           ready="line", stats=True, ladder=(3, "C++ loop + C++ parser, Python app"),
+           stats=True, ladder=(3, "C++ loop + C++ parser, Python app"),
            note="--workers 0 (one process), --stats"),
     Server("anvil-llhttp", "anvil WSGI (llhttp parser)", ["cpython", "pypy"], _anvil("llhttp"),
-           ready="line", stats=True, ladder=(3, "C++ loop + C++ parser, Python app"),
+           stats=True, ladder=(3, "C++ loop + C++ parser, Python app"),
            note="--workers 0 (one process), --stats"),
     Server("ref-python", "anvil.refserver (Python parser)", ["cpython", "pypy"],
-           _refserver("python"), ready="line", group="ladder",
-           ladder=(1, "Python loop + Python parser")),
+           _refserver("python"), group="ladder", ladder=(1, "Python loop + Python parser")),
     Server("ref-fast", "anvil.refserver (fast parser)", ["cpython", "pypy"], _refserver("fast"),
-           ready="line", group="ladder", ladder=(2, "Python loop + C++ parser")),
+           group="ladder", ladder=(2, "Python loop + C++ parser")),
     Server("ref-llhttp", "anvil.refserver (llhttp parser)", ["cpython", "pypy"],
-           _refserver("llhttp"), ready="line", group="ladder",
-           ladder=(2, "Python loop + C++ parser")),
+           _refserver("llhttp"), group="ladder", ladder=(2, "Python loop + C++ parser")),
     Server("anvil-pynative", "anvil --native hello", ["cpython", "pypy"],
-           lambda py, build: [py, "-m", "anvil", "--workers", "0", "--native", "hello", "--stats",
-                              "--bind", f"{HOST}:0"],
-           ready="line", stats=True, group="ladder",
+           lambda py, build: launch.anvil(py, workers=0, native="hello", stats=True),
+           stats=True, group="ladder",
            ladder=(4, "C++ loop, native handler (no Python per request)")),
     Server("anvil-native", "anvil-native hello", ["native"],
-           lambda py, build: [os.path.join(build, "bin", "anvil-native"), "--workers", "0",
-                              "--stats", "--bind", f"{HOST}:0", "hello"],
-           ready="line", stats=True, group="ceiling", note="the C++ binary, no Python at all"),
+           lambda py, build: launch.anvil_native(build, "hello", workers=0, stats=True),
+           stats=True, group="ceiling", note="the C++ binary, no Python at all"),
     Server("nginx", "nginx return 200", ["native"],
-           lambda py, build: ["nginx", "-c", "{conf}", "-p", "{workdir}"],
-           setup=_nginx_setup, group="ceiling", note="nginx-light, 1 process, no access log"),
-    Server("apache", "Apache static file", ["native"],
-           lambda py, build: ["apache2", "-X", "-f", "{conf}", "-DFOREGROUND"],
-           setup=_apache_setup, stop_signal=signal.SIGTERM, group="ceiling",
+           lambda py, build: launch.nginx(master=False), group="ceiling",
+           note="nginx-light, 1 process, no access log"),
+    Server("apache", "Apache static file", ["native"], _apache, group="ceiling",
            note="apache2 -X (one process), event MPM, 13-byte static file"),
 ]
 

@@ -8,7 +8,7 @@ with the cost ladder that takes a request apart stage by stage (issue 5).
     bench/survey/survey.py --report-only      # redo SURVEY.md and the charts from survey.json
 
 Every cell of the matrix (server x runtime x workload) is measured the same way:
-start the server pinned to core 0 (bench/server/measure.py), check one response
+start the server pinned to core 0 (bench/measure), check one response
 per request profile (status 200, the 13-byte body), run `hammer` pinned to core 1
 (4 threads x 10 connections, the survey's client shape) for the warm-up
 (`--warmup` requests, not counted: PyPy's JIT), then `--runs` counted runs of
@@ -24,10 +24,8 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,9 +35,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT / "bench" / "server"))
+sys.path.insert(0, str(ROOT / "bench"))
 
-import measure  # noqa: E402  bench/server/measure.py: start, tree CPU, verify, clients
+import measure  # noqa: E402  bench/measure: start, tree CPU, verify, clients
 import report  # noqa: E402
 import servers  # noqa: E402
 
@@ -82,73 +80,21 @@ EST_RATE = {"close": 1500.0, "keepalive": 3000.0}
 EST_START_S = 3.0
 
 
-class SurveyHammer(measure.Hammer):
-    """measure.Hammer with the survey's client shape: THREADS threads pinned with
-    --cpus (measure.Hammer runs one thread under taskset), --expect-status 200."""
-
-    def run(self, host, port, request_file, close, requests, connections=CONNECTIONS, rate=None,
-            cpu=CLIENT_CPU, timeout_s=900):
-        fd, json_path = tempfile.mkstemp(suffix=".json")
-        os.close(fd)
-        argv = [self.path, "-t", str(THREADS), "-c", str(connections), "--cpus", str(cpu),
-                "--request", request_file, "--requests", str(requests), "--expect-status", "200",
-                "--timeout", "10s", "--json", json_path, "--no-progress"]
-        if close:
-            argv.append("--close")
-        if rate:
-            argv += ["--rate", str(rate)]
-        argv.append(f"http://{host}:{port}/")
-        try:
-            proc = subprocess.run(argv, capture_output=True, timeout=timeout_s)
-            with open(json_path) as jf:
-                text = jf.read()
-        finally:
-            os.unlink(json_path)
-        if proc.returncode != 0 or not text.strip():
-            raise RuntimeError(f"hammer exited {proc.returncode}: "
-                               f"{proc.stderr.decode(errors='replace')[-300:]}")
-        r = json.loads(text)
-        lat = r.get("latency") or {}
-        errors = {k: v for k, v in (r.get("errors") or {}).items() if v}
-        result = measure.ClientResult(
-            requests=r["requests"], errors=r["error_total"], duration_s=r["duration_s"],
-            requests_per_s=r["requests_per_s"], connects=r.get("connects"),
-            p50_us=measure._percentile_us(lat, 50), p99_us=measure._percentile_us(lat, 99))
-        result.error_kinds = errors
-        result.client_cpu_per_request_us = (r.get("cpu") or {}).get("per_request_us")
-        return result
-
-
-def tree_cpu_ns(pid):
-    """CPU time of pid's tree in ns (measure.tree_runtime_seconds: every thread's
-    /proc/.../schedstat). measure.tree_cpu_seconds counts 10 ms clock ticks:
-    over the quick matrix's few thousand requests that is several µs per
-    request of resolution. A thread that exits during the run takes its time
-    with it, so the tick count is recorded beside it as a check."""
-    return round(measure.tree_runtime_seconds(pid) * 1e9)
+def survey_client(hammer_path):
+    """hammer in the survey's client shape: THREADS threads (pinned, as every
+    client, with taskset to CLIENT_CPU), each response checked for status 200."""
+    return measure.Hammer(hammer_path, threads=THREADS, expect_status="200", timeout="10s")
 
 
 def measure_run(server, client, request_file, close, requests, warmup):
-    """measure.measure() with ns-resolution CPU (tree_cpu_ns) beside its tick count."""
-    if warmup:
-        client.run(server.host, server.port, request_file, close, warmup, CONNECTIONS,
-                   cpu=CLIENT_CPU)
-    ns0, (u0, s0) = tree_cpu_ns(server.pid), measure.tree_cpu_seconds(server.pid)
-    result = client.run(server.host, server.port, request_file, close, requests, CONNECTIONS,
-                        cpu=CLIENT_CPU)
-    ns1, (u1, s1) = tree_cpu_ns(server.pid), measure.tree_cpu_seconds(server.pid)
-    if server.proc.poll() is not None:
-        raise RuntimeError(f"server exited ({server.proc.returncode}) during the run")
-    answered = max(result.requests - result.errors, 0)
-    out = result.as_dict()
-    out.update({
-        "close": close, "connections": CONNECTIONS, "warmup": warmup,
-        "server_user_s": round(u1 - u0, 3), "server_sys_s": round(s1 - s0, 3),
-        "server_cpu_s": round((ns1 - ns0) / 1e9, 6),
-        "cpu_per_request_us": round((ns1 - ns0) / 1e3 / answered, 3) if answered else None,
-        "cpu_per_request_us_ticks": (round(((u1 - u0) + (s1 - s0)) * 1e6 / answered, 3)
-                                     if answered else None),
-    })
+    """measure.counted_run(); the survey's CPU figure is the nanosecond
+    (schedstat) one: over the quick matrix's few thousand requests, 10 ms
+    ticks are several µs per request of resolution. A thread that exits
+    during the run takes its time with it, so the tick count is recorded
+    beside it as a check."""
+    out = measure.counted_run(server, client, request_file, close, requests, CONNECTIONS,
+                              warmup=warmup, client_cpu=CLIENT_CPU)
+    out["cpu_per_request_us"] = out["schedstat_per_request_us"]
     return out
 
 
@@ -171,11 +117,7 @@ def request_files(tmpdir):
 
 
 def summarize(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
-            "max": round(max(values), 3)}
+    return measure.summarize(values, digits=3)
 
 
 def parse_stats(log):
@@ -189,19 +131,6 @@ def parse_stats(log):
         name, value, _unit = part.split()
         out[name] = float(value)
     return out
-
-
-def stop_and_read_log(server):
-    """Stops the server and returns its log (RunningServer.stop() removes it)."""
-    if server.proc.poll() is None:
-        server.proc.send_signal(server.spec.stop_signal)
-        try:
-            server.proc.wait(timeout=measure.STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            pass
-    log = server.log()
-    server.stop()
-    return log
 
 
 def plan_requests(srv, client, request_file, close, args, cell):
@@ -226,24 +155,6 @@ def plan_requests(srv, client, request_file, close, args, cell):
     return warmup, counted
 
 
-def startup_output(server_def, runtime, args):
-    """The output of a server that exited at start (measure removes its log):
-    the same command once more, bounded in time, its last lines kept."""
-    spec = server_def.spec(runtime, args.build_dir, measure, args.python_dir)
-    with tempfile.TemporaryDirectory(prefix="anvil-survey-start-") as workdir:
-        fields = {"port": measure.free_port(), "workdir": workdir}
-        if spec.setup is not None:
-            fields.update(spec.setup(workdir, fields["port"]) or {})
-        env = dict(os.environ)
-        env.update(spec.env)
-        try:
-            r = subprocess.run([a.format(**fields) for a in spec.argv], capture_output=True,
-                               env=env, cwd=spec.cwd, timeout=30, stdin=subprocess.DEVNULL)
-            return (r.stdout + r.stderr).decode(errors="replace")[-400:]
-        except subprocess.TimeoutExpired:
-            return "(it ran this time: the failure did not repeat)"
-
-
 def run_cell(server_def, runtime, workload, files, args, client):
     """One server x runtime x workload: start, verify, warm up, runs, stop."""
     mode, profile = WORKLOADS[workload]
@@ -260,12 +171,12 @@ def run_cell(server_def, runtime, workload, files, args, client):
         request = f.read()
     t0 = time.monotonic()
     try:
-        srv = measure.start_server(server_def.spec(runtime, args.build_dir, measure, args.python_dir),
+        srv = measure.start_server(server_def.spec(runtime, args.build_dir, args.python_dir),
                                    cpu=SERVER_CPU)
     except Exception as e:  # noqa: BLE001 - any failure to start is a result
         cell.update(status="failed", error=f"did not start: {e}")
-        if "exited" in str(e):
-            cell["log_tail"] = startup_output(server_def, runtime, args)
+        if getattr(e, "log", ""):
+            cell["log_tail"] = e.log[-400:]
         return cell
     log = ""
     try:
@@ -279,7 +190,7 @@ def run_cell(server_def, runtime, workload, files, args, client):
     except Exception as e:  # noqa: BLE001 - a wrong answer or a crash is a result
         cell.update(status="failed", error=f"{type(e).__name__}: {e}"[:500])
     finally:
-        log = stop_and_read_log(srv)
+        _, log = srv.stop_and_read_log()
     if cell["status"] == "failed" and log:
         cell["log_tail"] = log[-400:]
     errors = sum(r["errors"] for r in cell["runs"])
@@ -326,21 +237,11 @@ def estimate_s(cells, args):
 
 
 def machine_info(args):
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"model name\s*:\s*(.*)", f.read())
-            cpu = m.group(1).strip() if m else cpu
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "unknown"
-    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "bench/survey",
-                            "python", "server", "parser", "loadgen"],
-                           capture_output=True, text=True).stdout.strip()
+    m = measure.machine()
     return {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "git_commit": commit + ("+local changes" if dirty else ""),
-            "cpu_model": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "git_commit": measure.git_commit(ROOT, short=True, dirty_paths=[
+                "bench/survey", "bench/measure", "python", "server", "parser", "loadgen"]),
+            "cpu_model": m["cpu_model"], "cores": m["cores"], "kernel": m["kernel"],
             "load_average_at_start": os.getloadavg(), "hammer": args.hammer,
             "build_dir": args.build_dir}
 
@@ -481,7 +382,7 @@ def main(argv):
               f"fewer requests (each cell records its counts)")
     if args.estimate:
         return 0
-    client = SurveyHammer(args.hammer)
+    client = survey_client(args.hammer)
     machine = machine_info(args)  # at the start: the date and load the run began with
     results = []
     started = time.monotonic()

@@ -1,22 +1,22 @@
-"""Starts one of the survey's Python servers that has no command line of its
-own, serving hello:app on 127.0.0.1:PORT, in this one process:
+"""Starts one of the Python servers that have no command line of their own,
+serving the WSGI app MODULE:CALLABLE on 127.0.0.1:PORT, in this one process:
 
-    python3 launch.py wsgiref|tornado|gevent|eventlet|cheroot PORT
+    python3 launch.py wsgiref|tornado|gevent|eventlet|cheroot PORT MODULE:CALLABLE
 
 Each server is configured as its documentation shows for a plain deployment,
 with the per-request access log off (the C servers run without one too).
 Readiness is a successful connect (the driver polls); SIGTERM ends it.
 """
 
+import importlib
+import os
 import signal
 import sys
-
-from hello import app
 
 HOST = "127.0.0.1"
 
 
-def serve_wsgiref(port):
+def serve_wsgiref(port, app):
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     class QuietHandler(WSGIRequestHandler):
@@ -26,7 +26,7 @@ def serve_wsgiref(port):
     make_server(HOST, port, app, handler_class=QuietHandler).serve_forever()
 
 
-def serve_tornado(port):
+def serve_tornado(port, app):
     # tornado 6.2: WSGIContainer calls the app on the IOLoop thread.
     from tornado.httpserver import HTTPServer
     from tornado.ioloop import IOLoop
@@ -36,20 +36,20 @@ def serve_tornado(port):
     IOLoop.current().start()
 
 
-def serve_gevent(port):
+def serve_gevent(port, app):
     from gevent.pywsgi import WSGIServer
 
     WSGIServer((HOST, port), app, log=None).serve_forever()
 
 
-def serve_eventlet(port):
+def serve_eventlet(port, app):
     import eventlet
     import eventlet.wsgi
 
     eventlet.wsgi.server(eventlet.listen((HOST, port)), app, log_output=False)
 
 
-def serve_cheroot(port):
+def serve_cheroot(port, app):
     from cheroot import wsgi
 
     server = wsgi.Server((HOST, port), app)  # default pool: 10 threads
@@ -66,11 +66,22 @@ SERVERS = {
 }
 
 
+def load(spec):
+    """The callable named by "module:callable" (the module from sys.path)."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name or "application")
+
+
 def main(argv):
-    if len(argv) != 3 or argv[1] not in SERVERS or not argv[2].isdigit():
-        sys.stderr.write(f"usage: launch.py {'|'.join(SERVERS)} PORT\n")
+    # The app comes from the working directory or PYTHONPATH, never from this
+    # script's folder (whose modules must not shadow the standard library's).
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    if len(argv) != 4 or argv[1] not in SERVERS or not argv[2].isdigit():
+        sys.stderr.write(f"usage: launch.py {'|'.join(SERVERS)} PORT MODULE:CALLABLE\n")
         return 2
-    SERVERS[argv[1]](int(argv[2]))
+    sys.path.insert(0, ".")  # the app's module from the working directory, as gunicorn does
+    SERVERS[argv[1]](int(argv[2]), load(argv[3]))
     return 0
 
 

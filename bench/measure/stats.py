@@ -1,0 +1,55 @@
+"""Median with min-max, and what a result records beside its figures: the
+machine, the load average, the commit."""
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+
+def summarize(values, digits=3):
+    """{"median", "min", "max", "n"} of the values that are not None, or None."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": round(statistics.median(values), digits),
+            "min": round(min(values), digits), "max": round(max(values), digits),
+            "n": len(values)}
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine():
+    return {"cpu_model": cpu_model(), "cores": os.cpu_count(), "kernel": platform.release(),
+            "python": sys.version.split()[0]}
+
+
+def git_commit(root, short=False, dirty_paths=None):
+    """HEAD's hash; "+local changes" when any of dirty_paths (under root) differ."""
+    argv = ["git", "-C", str(root), "rev-parse"] + (["--short"] if short else []) + ["HEAD"]
+    try:
+        commit = subprocess.run(argv, capture_output=True, text=True,
+                                timeout=10).stdout.strip() or "unknown"
+        if dirty_paths:
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--"]
+                                   + list(dirty_paths), capture_output=True, text=True,
+                                   timeout=10).stdout.strip()
+            commit += "+local changes" if dirty else ""
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return commit
