@@ -17,11 +17,12 @@ DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
 	libgtest-dev libbenchmark-dev liburing-dev python3-pytest \
 	python3-flask python3-falcon python3-bottle
 # Peers the benchmarks and the survey compare against.
-BENCH_DEPS := wrk apache2-utils nginx-light uwsgi uwsgi-plugin-python3 \
+BENCH_DEPS := wrk apache2-utils nginx-light uwsgi uwsgi-plugin-python3 python3-django \
+	python3-cheroot python3-tornado python3-eventlet python3-twisted python3-gevent \
 	gunicorn python3-waitress python3-matplotlib python3-locust procps util-linux
 
 .PHONY: all deps bench-deps build build-pypy test test-unit test-asan test-fuzz \
-	test-python demo bench fuzz survey format format-check clean
+	test-python demo bench fuzz survey apps format format-check clean
 
 all: build
 
@@ -84,6 +85,13 @@ bench: build bench-deps
 
 survey: build bench-deps
 	$(PYTHON) bench/survey/survey.py $(if $(QUICK),--quick,)
+
+# Real apps (Flask, Django, Falcon, hello) on every server and runtime: CPU per
+# request, the server's share, latency against offered load (bench/apps/run.py).
+# QUICK=1: a reduced matrix into build/apps-quick/. APPS_ARGS passes options
+# through, e.g. APPS_ARGS=--resume after an interrupted full run.
+apps: build bench-deps
+	$(PYTHON) bench/apps/run.py $(if $(QUICK),--quick,) $(APPS_ARGS)
 
 format:
 	clang-format-14 -i $$(git ls-files '*.cpp' '*.hpp' '*.h')

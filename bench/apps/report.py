@@ -1,0 +1,442 @@
+"""APPS.md, the latency charts, the README section and the console lines, from
+apps.json's data. Every verdict is computed from the figures, with its
+threshold printed beside it, so a rerun rewrites the text to match."""
+
+import os
+import statistics
+from pathlib import Path
+
+import matrix
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+BEGIN, END = "<!-- apps:begin -->", "<!-- apps:end -->"
+RT = matrix.RUNTIME_LABELS
+RULE_APP_US = 2000.0   # the seed's rule of thumb: 500 req/s from one worker, 2 ms a request
+RULE_SHARE = 0.25      # "the web server consumes less than 25% of the time"
+KNEE_FACTOR = 10.0     # the knee: the highest rate whose p99 stays under 10x the low-load p99
+
+
+# --- figures ----------------------------------------------------------------------------
+
+def knee(sweep):
+    """The highest offered rate whose p99 (median of the runs) stays under
+    KNEE_FACTOR x the p99 at the lowest rate, scanning up from the lowest."""
+    first = (sweep[0]["summary"].get("p99_us") or {}).get("median")
+    if not first:
+        return None
+    limit = KNEE_FACTOR * first
+    best, crossed = None, None
+    for step in sweep:
+        p99 = (step["summary"].get("p99_us") or {}).get("median")
+        if p99 is None or p99 >= limit:
+            crossed = step
+            break
+        best = step
+    return {"low_load_p99_us": first, "limit_us": round(limit, 1),
+            "rate_per_s": best["offered_per_s"] if best else None,
+            "fraction": best["fraction"] if best else None,
+            "crossed_at_fraction": crossed["fraction"] if crossed else None}
+
+
+def med(cell, key):
+    s = (cell.get("summary") or {}).get(key)
+    return s["median"] if s else None
+
+
+def measured(cell):
+    return cell["status"] in ("ok", "errors") and cell.get("summary", {}).get("server_us")
+
+
+def _fmt(v, digits=1):
+    return "—" if v is None else f"{v:,.{digits}f}"
+
+
+def _stat(cell, key, digits=1, scale=1.0):
+    s = (cell.get("summary") or {}).get(key)
+    if not s:
+        return "—"
+    return (f"{s['median'] * scale:,.{digits}f} ({s['min'] * scale:,.{digits}f}–"
+            f"{s['max'] * scale:,.{digits}f})")
+
+
+def _pct(v):
+    return "—" if v is None else f"{v:.0%}" if v >= 0.1 else f"{v:.1%}"
+
+
+class Data:
+    def __init__(self, data):
+        self.data = data
+        self.cells = data["cells"]
+        self.apps = list(data["apps"])
+        self.by = {(c["app"], c["server"], c["runtime"]): c for c in self.cells}
+
+    def server_label(self, key):
+        return self.data["servers"][key]["label"]
+
+    def rows(self):
+        """(server, runtime) pairs in the matrix's order, as measured."""
+        seen = []
+        for rt in self.data["runtimes"]:
+            for s in matrix.SERVERS:
+                if any(c["server"] == s.key and c["runtime"] == rt for c in self.cells):
+                    seen.append((s.key, rt))
+        return seen
+
+
+# --- the rule of thumb ------------------------------------------------------------------
+
+def rule(d, server, runtime):
+    """The server's overhead against a 2 ms app: the largest overhead it
+    showed over the apps, the share it would take, and the verdict."""
+    over = {}
+    for app in d.apps:
+        c = d.by.get((app, server, runtime))
+        if c and measured(c):
+            over[app] = med(c, "server_us")
+    if not over:
+        return None
+    worst_app = max(over, key=over.get)
+    o = over[worst_app]
+    share = o / (o + RULE_APP_US)
+    return {"overheads": over, "worst_app": worst_app, "overhead_us": o,
+            "share_at_2ms": share, "share_of_2ms": o / RULE_APP_US,
+            "holds": share < RULE_SHARE, "break_even_app_us": o * (1 - RULE_SHARE) / RULE_SHARE}
+
+
+def verdict_text(d):
+    rows = [(s, rt, rule(d, s, rt)) for s, rt in d.rows()]
+    rows = [r for r in rows if r[2]]
+    if not rows:
+        return "No server was measured."
+    held = [r for r in rows if r[2]["holds"]]
+    worst = max(rows, key=lambda r: r[2]["overhead_us"])
+    text = (f"Against an app that takes 2 ms of CPU per request (500 req/s from one worker), "
+            f"**{len(held)} of {len(rows)}** server × runtime pairs take less than 25% of the "
+            f"time. The largest overhead measured is {worst[2]['overhead_us']:.0f} µs "
+            f"({d.server_label(worst[0])} on {RT[worst[1]]}, {worst[2]['worst_app']}): "
+            f"{worst[2]['share_at_2ms']:.0%} of a 2 ms app's request; the rule would fail "
+            f"for it only for apps under {worst[2]['break_even_app_us']:.0f} µs of CPU "
+            f"({1e6 / (worst[2]['break_even_app_us'] + worst[2]['overhead_us']):,.0f} req/s "
+            "per worker).")
+    failing = [r for r in rows if not r[2]["holds"]]
+    if failing:
+        text += " It does not hold for: " + ", ".join(
+            f"{d.server_label(s)} on {RT[rt]} ({r['share_at_2ms']:.0%})" for s, rt, r in failing)
+        text += "."
+    else:
+        runtimes = " and ".join(RT[rt] for rt in dict.fromkeys(rt for _, rt, _ in rows))
+        text += f" **The rule of thumb holds for every server measured, on {runtimes}.**"
+    return text
+
+
+def rule_table(d):
+    lines = ["| server | runtime | " + " | ".join(f"overhead µs, {a}" for a in d.apps)
+             + " | largest | share of a 2 ms app | < 25%? | app CPU where it reaches 25% |",
+             "|---|---|" + "--:|" * (len(d.apps) + 4)]
+    for s, rt in d.rows():
+        r = rule(d, s, rt)
+        if not r:
+            continue
+        cols = [_fmt(r["overheads"].get(a)) for a in d.apps]
+        lines.append(f"| {d.server_label(s)} | {RT[rt]} | " + " | ".join(cols)
+                     + f" | {r['overhead_us']:.1f} | {r['share_at_2ms']:.1%} | "
+                     f"{'yes' if r['holds'] else '**no**'} | {r['break_even_app_us']:,.0f} µs |")
+    return "\n".join(lines)
+
+
+# --- tables -----------------------------------------------------------------------------
+
+def main_table(d, app):
+    lines = ["| server | runtime | requests/s | CPU µs/request (server + app) | app µs | "
+             "server overhead µs | server share | warm-up |",
+             "|---|---|--:|--:|--:|--:|--:|---|"]
+    for s, rt in d.rows():
+        c = d.by.get((app, s, rt))
+        if c is None:
+            continue
+        if not measured(c):
+            lines.append(f"| {d.server_label(s)} | {RT[rt]} | {c['status']}: "
+                         f"{(c.get('error') or '')[:90]} | | | | | |")
+            continue
+        w = c.get("warmup") or {}
+        warm = (f"{len(w.get('slices', []))} slices"
+                + ("" if w.get("settled") else ", **not settled**"))
+        err = f" ⚠ {c['summary']['errors']} errors" if c["summary"]["errors"] else ""
+        lines.append(
+            f"| {d.server_label(s)} | {RT[rt]} | {_stat(c, 'requests_per_s', 0)}{err} | "
+            f"{_stat(c, 'schedstat_per_request_us')} | {_stat(c, 'app_us')} | "
+            f"{_stat(c, 'server_us')} | {_pct(med(c, 'server_share'))} | {warm} |")
+    return "\n".join(lines)
+
+
+def compact_table(d):
+    """server x runtime rows; per app: server overhead µs (server share)."""
+    lines = ["| server | runtime | " + " | ".join(d.data["apps"][a]["label"] for a in d.apps)
+             + " |", "|---|---|" + "--:|" * len(d.apps)]
+    for s, rt in d.rows():
+        cols = []
+        for a in d.apps:
+            c = d.by.get((a, s, rt))
+            if c is None:
+                cols.append("")
+            elif measured(c):
+                cols.append(f"{med(c, 'schedstat_per_request_us'):.0f} µs: server "
+                            f"{med(c, 'server_us'):.0f} µs ({_pct(med(c, 'server_share'))})")
+            else:
+                cols.append("n/a" if c["status"] == "not available" else c["status"])
+        lines.append(f"| {d.server_label(s)} | {RT[rt]} | " + " | ".join(cols) + " |")
+    return "\n".join(lines)
+
+
+def latency_table(d, app, runtime):
+    cells = [d.by.get((app, s, rt)) for s, rt in d.rows() if rt == runtime]
+    cells = [c for c in cells if c and c.get("sweep")]
+    if not cells:
+        return ""
+    fractions = [st["fraction"] for st in cells[0]["sweep"]]
+    lines = ["| server | max req/s | knee | CPU µs/req at 10% → 100% | "
+             + " | ".join(f"{f:.0%}" for f in fractions) + " |",
+             "|---|--:|--:|--:|" + "--:|" * len(fractions)]
+    for c in cells:
+        k = c.get("knee") or {}
+        knee_text = (f"{k['rate_per_s']:,.0f}/s ({k['fraction']:.0%})" if k.get("rate_per_s")
+                     else "below 10%")
+        cols = []
+        for st in c["sweep"]:
+            s = st["summary"]
+            vals = [(s.get(p) or {}).get("median") for p in ("p50_us", "p99_us", "p999_us")]
+            text = " / ".join(_ms(v) for v in vals)
+            if st["errors"]:
+                text += f" ⚠{st['errors']}"
+            cols.append(text)
+        cpu = {st["fraction"]: (st["summary"].get("schedstat_per_request_us") or {}).get("median")
+               for st in c["sweep"]}
+        cpu_text = f"{_fmt(cpu.get(fractions[0]), 0)} → {_fmt(cpu.get(1.0), 0)}"
+        lines.append(f"| {c['label']} | {c['max_rate']:,.0f} | {knee_text} | {cpu_text} | "
+                     + " | ".join(cols) + " |")
+    return "\n".join(lines)
+
+
+def _ms(us):
+    if us is None:
+        return "—"
+    return f"{us / 1000:.2f}" if us < 100000 else f"{us / 1000:.0f}"
+
+
+def failures(d):
+    out = []
+    for c in d.cells:
+        what = f"{d.data['apps'][c['app']]['label']} on {c['label']}, {RT[c['runtime']]}"
+        if c["status"] in ("failed", "not available"):
+            tail = [ln for ln in (c.get("log_tail") or "").splitlines() if ln.strip()]
+            last = f" (its log: `{tail[-1].strip()[:160]}`)" if tail else ""
+            out.append(f"- {what}: **{c['status']}**: {c['error']}{last}")
+        elif c["status"] == "errors":
+            kinds = {}
+            for r in c.get("runs", []):
+                for k, v in (r.get("error_kinds") or {}).items():
+                    kinds[k] = kinds.get(k, 0) + v
+            out.append(f"- {what}: {c['summary']['errors']} client errors in the full-speed "
+                       f"runs ({kinds})")
+    return "\n".join(out) or "none"
+
+
+def header(d):
+    m = d.data["machine"]
+    p = d.data["parameters"]
+    end = d.data.get("load_average_at_end") or ["?"]
+    kind = {"quick": "**QUICK matrix** (`make apps QUICK=1`: fewer servers, short runs)",
+            "reduced": "**REDUCED matrix** (not every app, server and runtime)",
+            "full": "the full matrix"}[d.data["matrix"]]
+    if not d.data.get("complete"):
+        kind += ", **INCOMPLETE** (interrupted: the cells measured so far)"
+    label = f" {d.data['label']}." if d.data.get("label") else ""
+    mode = ("a new connection per request (chrome-2013's fields, `Connection: close`)"
+            if p["mode"] == "close" else "keep-alive connections")
+    return (f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; commit "
+            f"`{m['git_commit']}`, {m['date']}; {kind}.{label} Load average "
+            f"{m['load_average_at_start'][0]:.2f} at the start, {end[0]:.2f} at the end "
+            f"(1 min); {d.data.get('elapsed_s', 0) / 60:.1f} min. Server pinned to core "
+            f"{p['server_cpu']}, hammer to core {p['client_cpu']}, {p['connections']} "
+            f"connections, {mode}; {p['runs']} full-speed runs per cell and "
+            f"{p['sweep_runs']} runs of each rate step, median (min–max).")
+
+
+def method_text(d):
+    clock = [med(c, "clock_us") for c in d.cells if measured(c)]
+    clock_text = (f"{statistics.median(clock):.2f} µs (median over the cells)" if clock
+                  else "not measured")
+    return f"""How each cell is measured (`bench/apps/run.py`, with `bench/measure`): the
+server starts and must answer the app's request with the right status and
+body shape, and refuse a bad one (Flask 422, Django 404, Falcon 400). It is
+then warmed up until the last two slices' CPU per request agree within 5%
+(`measure.warm_up`, the one warm-up rule; PyPy's JIT needs it), measured at
+full speed, swept by offered rate, and checked again.
+
+- **CPU µs/request**: the server's whole process tree (`/proc/*/task/*/schedstat`,
+  ns), over the requests answered: server and app together.
+- **app µs**: the app's own CPU (`bench/apps/timing.py`: `time.thread_time_ns()`
+  around the app call, iterating its body and `close()`, the same wrapper in
+  every server), accumulated per worker in a memory-mapped file. A clock read
+  costs {clock_text} here (a system call in this VM); the wrapper's two
+  reads, one inside its window and one outside, are taken out of both sides.
+  What the app calls of the server (`start_response`, `wsgi.input`) counts as
+  app time, so the server's share is if anything understated.
+- **server overhead** = CPU/request − app; **server share** = overhead / CPU/request.
+  The overhead is not a constant of the server: it grows when the server runs
+  cold, one request at a time. Next to a slow app (Django) each request finds
+  the server's code and data evicted by the app's, and at a low offered rate
+  every request wakes an idle process; the sweep's CPU per request at 10% and
+  at 100% of the maximum (the latency tables) shows how much.
+- **Latency**: `hammer --rate` at 10% to 120% of the cell's median full-speed
+  rate, latency from each request's intended send time (coordinated omission
+  corrected); p50 / p99 / p99.9 in ms. The **knee** is the highest offered rate
+  whose p99 stays under {KNEE_FACTOR:g}x the p99 at the lowest rate."""
+
+
+def app_sections(d, chart_dir=""):
+    out = []
+    for app in d.apps:
+        info = d.data["apps"][app]
+        out += [f"### {info['label']}", "", f"{info['note']}.", "", main_table(d, app), ""]
+        for rt in d.data["runtimes"]:
+            t = latency_table(d, app, rt)
+            if t:
+                counts = [r["requests"] for c in d.cells if c["app"] == app and c["runtime"] == rt
+                          for st in c.get("sweep") or [] for r in st["runs"]]
+                out += [f"Latency against offered load on {RT[rt]}, p50 / p99 / p99.9 in ms "
+                        f"(median of the runs; ⚠ client errors); {min(counts):,} to "
+                        f"{max(counts):,} requests per run of a step (a p99.9 of fewer "
+                        "than 1,000 is the slowest request, a p99 of fewer than 100 too):",
+                        "", t, "",
+                        f"![{info['label']} on {RT[rt]}]({chart_dir}{chart_name(app, rt)})", ""]
+    return out
+
+
+def apps_md(d):
+    lines = ["# Real apps under load: the server's share and latency against offered load", "",
+             header(d), "", method_text(d), "", "## The seed's rule of thumb, judged", "",
+             "\"If you're getting (say) 500 req/s from a single worker on your website, then "
+             "the web server consumes less than 25% of the time.\" Each server's overhead "
+             "(CPU/request − app) per app; its largest, against an app of 2 ms of CPU: "
+             "overhead / (overhead + 2 ms).", "", verdict_text(d), "", rule_table(d), "",
+             "## CPU per request and the server's share", "", compact_table(d), ""]
+    lines += app_sections(d)
+    lines += ["## Failures, errors and what could not run", "", failures(d), "",
+              "Raw figures: `apps.json` beside this file. Rerun: `make apps` "
+              "(`QUICK=1` for the reduced matrix).", ""]
+    return "\n".join(lines)
+
+
+def readme_section(d):
+    charts = [f"![{d.data['apps'][a]['label']} on {RT[rt]}](bench/results/{chart_name(a, rt)})"
+              for a in d.apps for rt in d.data["runtimes"]
+              if any(c.get("sweep") for c in d.cells if c["app"] == a and c["runtime"] == rt)]
+    return "\n".join([
+        BEGIN, "", header(d), "",
+        "**The server's CPU per request next to the app's** (whole tree CPU per request: "
+        "server overhead (share of the request)):", "", compact_table(d), "",
+        "**The seed's rule of thumb** (\"500 req/s from a single worker: the web server "
+        "consumes less than 25% of the time\"): " + verdict_text(d), "", rule_table(d), "",
+        "**Latency against offered load** (p99, one line per server; the tables per step "
+        "are in [`bench/results/APPS.md`](bench/results/APPS.md)):", "", *charts, "", END])
+
+
+def write_readme(section, path=README):
+    text = path.read_text() if path.exists() else ""
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+# --- charts -----------------------------------------------------------------------------
+
+def chart_name(app, runtime):
+    return f"apps-latency-{app}-{runtime}.png"
+
+
+def charts(d, outdir):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
+
+    made = []
+    for app in d.apps:
+        for rt in d.data["runtimes"]:
+            cells = [d.by.get((app, s, r)) for s, r in d.rows() if r == rt]
+            cells = [c for c in cells if c and c.get("sweep")]
+            if not cells:
+                continue
+            fig, ax = plt.subplots(figsize=(8, 5))
+            for i, c in enumerate(cells):
+                color = f"C{i % 10}"
+                xs = [st["offered_per_s"] for st in c["sweep"]]
+                p99 = [(st["summary"].get("p99_us") or {}) for st in c["sweep"]]
+                ys = [s.get("median", float("nan")) / 1000 for s in p99]
+                lo = [y - s.get("min", y * 1000) / 1000 for y, s in zip(ys, p99)]
+                hi = [s.get("max", y * 1000) / 1000 - y for y, s in zip(ys, p99)]
+                ax.errorbar(xs, ys, yerr=[lo, hi], color=color, marker="o", ms=3, capsize=2,
+                            label=c["label"])
+                k = c.get("knee") or {}
+                if k.get("rate_per_s"):
+                    y = next(y for x, y in zip(xs, ys) if x == k["rate_per_s"])
+                    ax.plot([k["rate_per_s"]], [y], marker="D", ms=8, color=color,
+                            markerfacecolor="none")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_formatter(ScalarFormatter())
+                axis.set_minor_formatter(ScalarFormatter())
+            ax.set_xlabel("offered rate (requests/s, log)")
+            ax.set_ylabel("p99 latency (ms, log), corrected for coordinated omission")
+            title = f"{d.data['apps'][app]['label']} on {RT[rt]}"
+            if d.data["matrix"] != "full":
+                title += f" ({d.data['matrix'].upper()}, load {d.data['machine']['load_average_at_start'][0]:.1f})"
+            ax.set_title(title + "\n10% to 120% of each server's maximum; ◇ = knee", fontsize=10)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            path = os.path.join(outdir, chart_name(app, rt))
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            made.append(path)
+    return made
+
+
+def write_all(data, outdir, readme=False):
+    d = Data(data)
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "APPS.md").write_text(apps_md(d))
+    try:
+        charts(d, outdir)
+    except ImportError as e:
+        print(f"apps: no charts ({e}); install python3-matplotlib")
+    if readme:
+        write_readme(readme_section(d))
+
+
+# --- the console ------------------------------------------------------------------------
+
+def cell_line(c, i, n, kept=False):
+    what = f"[{i}/{n}] {c['app']} on {c['label']} [{RT[c['runtime']]}]"
+    if kept:
+        what += " (kept)"
+    if not measured(c):
+        return f"{what}: {c['status'].upper()}: {c.get('error')}"
+    k = c.get("knee") or {}
+    return (f"{what}: {med(c, 'requests_per_s'):.0f} req/s, {med(c, 'schedstat_per_request_us'):.1f} "
+            f"us CPU/request of which app {med(c, 'app_us'):.1f}, server "
+            f"{med(c, 'server_us'):.1f} ({_pct(med(c, 'server_share'))}); knee "
+            f"{_fmt(k.get('rate_per_s'), 0)}/s; {c['summary']['errors']} errors ({c['wall_s']} s)")
+
+
+def console_text(data):
+    d = Data(data)
+    return "\n".join([compact_table(d), "", verdict_text(d)])
