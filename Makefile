@@ -22,7 +22,7 @@ BENCH_DEPS := wrk apache2-utils nginx-light uwsgi uwsgi-plugin-python3 python3-d
 	gunicorn python3-waitress python3-matplotlib python3-locust procps util-linux
 
 .PHONY: all deps bench-deps build build-pypy test test-unit test-asan test-fuzz \
-	test-python demo bench fuzz survey apps format format-check clean
+	test-python test-bench demo bench fuzz survey apps format format-check clean
 
 all: build
 
@@ -58,7 +58,12 @@ test-asan: deps
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j$(JOBS)
 
-test-fuzz: deps
+test-# The benchmarks' own tests: the measurement library (bench/measure) and the
+# apps harness (bench/apps), one short end-to-end cell included (about a minute).
+test-bench: build bench-deps
+	$(PYTHON) -m pytest -q tests/bench
+
+fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # pytest runs on CPython; the servers under test run on CPython, then on PyPy,

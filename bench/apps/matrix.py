@@ -24,11 +24,13 @@ THREADS = 4  # the threaded settings: anvil --threads, gunicorn gthread, waitres
 
 # --- the apps ----------------------------------------------------------------------
 
-def request_bytes(method, target, body=b"", content_type=None, base=None):
+CHROME = ROOT / "bench" / "requests" / "chrome-2013.http"
+
+
+def request_bytes(method, target, body=b"", content_type=None):
     """chrome-2013's request (its fields, its `Connection: close`) with this
     method and target, and the body with its Content-Type and Content-Length."""
-    base = base if base is not None else (ROOT / "bench" / "requests" / "chrome-2013.http").read_bytes()
-    head = base.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    head = CHROME.read_bytes().split(b"\r\n\r\n", 1)[0].split(b"\r\n")
     lines = [f"{method} {target} HTTP/1.1".encode()] + head[1:]
     if body:
         lines += [f"Content-Type: {content_type}".encode(), f"Content-Length: {len(body)}".encode()]

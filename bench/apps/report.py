@@ -397,7 +397,8 @@ def charts(d, outdir):
             ax.set_ylabel("p99 latency (ms, log), corrected for coordinated omission")
             title = f"{d.data['apps'][app]['label']} on {RT[rt]}"
             if d.data["matrix"] != "full":
-                title += f" ({d.data['matrix'].upper()}, load {d.data['machine']['load_average_at_start'][0]:.1f})"
+                load = d.data["machine"]["load_average_at_start"][0]
+                title += f" ({d.data['matrix'].upper()}, load {load:.1f})"
             ax.set_title(title + "\n10% to 120% of each server's maximum; ◇ = knee", fontsize=10)
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=8)
@@ -431,9 +432,10 @@ def cell_line(c, i, n, kept=False):
     if not measured(c):
         return f"{what}: {c['status'].upper()}: {c.get('error')}"
     k = c.get("knee") or {}
-    return (f"{what}: {med(c, 'requests_per_s'):.0f} req/s, {med(c, 'schedstat_per_request_us'):.1f} "
-            f"us CPU/request of which app {med(c, 'app_us'):.1f}, server "
-            f"{med(c, 'server_us'):.1f} ({_pct(med(c, 'server_share'))}); knee "
+    return (f"{what}: {med(c, 'requests_per_s'):.0f} req/s, "
+            f"{med(c, 'schedstat_per_request_us'):.1f} us CPU/request of which app "
+            f"{med(c, 'app_us'):.1f}, server {med(c, 'server_us'):.1f} "
+            f"({_pct(med(c, 'server_share'))}); knee "
             f"{_fmt(k.get('rate_per_s'), 0)}/s; {c['summary']['errors']} errors ({c['wall_s']} s)")
 
 

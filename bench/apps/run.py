@@ -52,7 +52,8 @@ import timing  # noqa: E402
 RESULTS = ROOT / "bench" / "results"
 SERVER_CPU, CLIENT_CPU = 0, 1
 CONNECTIONS = 40
-RATE_SLOT_S = 0.5
+RATE_SLOT_S = 0.25   # at low rates, a connection's slots at most this far apart
+STEP_FLOOR = 3       # the fewest requests of a rate step
 FRACTIONS = [0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.1, 1.2]
 
 # Per-cell counts. Requests are sized from the rate the server reached in the
@@ -73,9 +74,9 @@ PRESETS = {
     "quick": {
         "servers": ["anvil", "gunicorn-sync"], "runtimes": list(matrix.RUNTIMES),
         "pypy_servers": ["anvil"], "apps": ["hello", "flask", "django", "falcon"],
-        "first_slice": 30, "slice_s": 0.25, "min_slice": 20, "max_slices": 6,
-        "runs": 3, "run_s": 0.5, "min_run": 20,
-        "sweep_runs": 3, "step_s": 0.25, "step_min": 20, "step_max_s": 1.0,
+        "first_slice": 30, "slice_s": 0.2, "min_slice": 20, "max_slices": 5,
+        "runs": 3, "run_s": 0.4, "min_run": 20,
+        "sweep_runs": 3, "step_s": 0.2, "step_min": 20, "step_max_s": 0.6,
         "fractions": [0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.2],
     },
 }
@@ -124,7 +125,8 @@ class Cell:
         after = timing.read(self.timing_dir)
         calls = after["calls"] - before["calls"]
         r["app_calls"] = calls
-        r["app_measured_us"] = round((after["ns"] - before["ns"]) / calls / 1e3, 3) if calls else None
+        r["app_measured_us"] = (round((after["ns"] - before["ns"]) / calls / 1e3, 3)
+                                if calls else None)
         r["clock_us"] = round(after["clock_ns"] / 1e3, 3)
         r["timing_processes"] = after["processes"]
         r.update(split(r["schedstat_per_request_us"], r["app_measured_us"], r["clock_us"]))
@@ -149,12 +151,9 @@ class Cell:
             for step in out:
                 rate = step["offered_per_s"]
                 n = max(int(rate * self.p["step_s"]), self.p["step_min"])
-                n = min(n, max(int(rate * self.p["step_max_s"]), 5))
+                n = min(n, max(int(rate * self.p["step_max_s"]), STEP_FLOOR))
                 r = self.run(n, rate=rate, connections=rate_connections(rate))
-                step["runs"].append({k: r.get(k) for k in (
-                    "requests", "connections", "errors", "error_kinds", "requests_per_s", "p50_us", "p99_us",
-                    "p999_us", "uncorrected_p50_us", "uncorrected_p99_us", "uncorrected_p999_us",
-                    "schedstat_per_request_us")})
+                step["runs"].append({k: r.get(k) for k in STEP_FIGURES})
         for step in out:
             runs = step["runs"]
             step["summary"] = {k: measure.summarize([r[k] for r in runs], 1) for k in (
@@ -164,12 +163,17 @@ class Cell:
         return out
 
 
+STEP_FIGURES = ("requests", "connections", "errors", "error_kinds", "requests_per_s", "p50_us",
+                "p99_us", "p999_us", "uncorrected_p50_us", "uncorrected_p99_us",
+                "uncorrected_p999_us", "schedstat_per_request_us")
+
+
 def rate_connections(rate):
     """Connections for a run at `rate`: hammer paces each connection at
     rate/connections and, with --requests, a connection waits out its next
     slot before it learns that none is left; so at low rates fewer
     connections (a slot every RATE_SLOT_S at most), up to CONNECTIONS."""
-    return int(min(CONNECTIONS, max(2, math.ceil(rate * RATE_SLOT_S))))
+    return int(min(CONNECTIONS, max(1, math.ceil(rate * RATE_SLOT_S))))
 
 
 def split(total_us, app_measured_us, clock_us):
@@ -193,13 +197,14 @@ def run_cell(app, server, runtime, ctx):
     if reason:
         cell.update(status="not available", error=reason)
         return cell
-    t0 = time.monotonic()
+    t0 = last = time.monotonic()
     phases = cell["phases_s"] = {}
 
-    def phase(name, since=[t0]):  # noqa: B006 - the time the last phase ended
+    def phase(name):
+        nonlocal last
         now = time.monotonic()
-        phases[name] = round(now - since[0], 1)
-        since[0] = now
+        phases[name] = round(now - last, 1)
+        last = now
 
     c = Cell(app, server, runtime, ctx)
     try:
@@ -317,6 +322,11 @@ def estimate_s(cells, p):
     return total
 
 
+def committed(out):
+    """Whether out is the committed results file (whose figures the README shows)."""
+    return out == (RESULTS / "apps.json").resolve()
+
+
 def write_json(path, data):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -388,7 +398,7 @@ def main(argv):
     args = parse_args(argv)
     if args.report_only:
         data = json.loads(args.out.read_text())
-        report.write_all(data, args.out.parent, readme=args.out == (RESULTS / "apps.json").resolve())
+        report.write_all(data, args.out.parent, readme=committed(args.out))
         return 0
     cells = plan(args)
     est = estimate_s(cells, args.params)
@@ -445,7 +455,7 @@ def main(argv):
     data["complete"] = True
     write_json(args.out, data)
     print(f"apps: done in {data['elapsed_s'] / 60:.1f} min; wrote {args.out}")
-    report.write_all(data, args.out.parent, readme=args.out == (RESULTS / "apps.json").resolve())
+    report.write_all(data, args.out.parent, readme=committed(args.out))
     print(report.console_text(data))
     return 0
 

@@ -255,13 +255,14 @@ def uwsgi(wsgi_file, callable_="app", *, name="uwsgi", processes=1, threads=None
 
 
 def waitress(python, app, *, name="waitress", threads=None, backlog=None, **kw):
-    """waitress (4 threads by default); SIGINT is its clean stop."""
+    """waitress (4 threads by default). SIGTERM: its SIGINT handling can wait
+    on its threads past STOP_TIMEOUT_S on a busy machine."""
     argv = [python, "-m", "waitress", f"--listen={HOST}:{{port}}"]
     if threads is not None:
         argv.append(f"--threads={threads}")
     if backlog is not None:
         argv.append(f"--backlog={backlog}")
-    return _spec(name, argv + [app], stop_signal=signal.SIGINT, **kw)
+    return _spec(name, argv + [app], **kw)
 
 
 def twisted(python, app, *, name="twisted", **kw):

@@ -111,9 +111,9 @@ def test_knee_is_the_highest_rate_before_p99_reaches_10x(name, p99s, fraction):
     assert k["limit_us"] == 1000.0
 
 
-def test_rate_connections_keep_a_slot_at_most_half_a_second_apart():
-    assert run.rate_connections(1.0) == 2
-    assert run.rate_connections(30.0) == 15
+def test_rate_connections_keep_slots_close_at_low_rates():
+    assert run.rate_connections(1.0) == 1
+    assert run.rate_connections(30.0) == 8  # a slot every 0.27 s on each
     assert run.rate_connections(10000.0) == run.CONNECTIONS
 
 

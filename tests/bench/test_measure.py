@@ -132,7 +132,7 @@ def test_the_builders_command_lines():
     g = servers.gunicorn(PYTHON, "m:app", worker_class="gthread", threads=4, backlog=64)
     assert g.argv[-1] == "m:app" and "--threads" in g.argv and "{port}" in " ".join(g.argv)
     w = servers.waitress(PYTHON, "m:app", threads=2)
-    assert "--threads=2" in w.argv and w.stop_signal.name == "SIGINT"
+    assert "--threads=2" in w.argv and w.argv[-1] == "m:app"
     a = servers.anvil(PYTHON, "m:app", workers=0, threads=3, stats=True)
     assert a.ready == "line" and a.argv[-1] == "m:app" and "--stats" in a.argv
     n = servers.anvil(PYTHON, native="hello")
