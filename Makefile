@@ -58,12 +58,7 @@ test-asan: deps
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j$(JOBS)
 
-test-# The benchmarks' own tests: the measurement library (bench/measure) and the
-# apps harness (bench/apps), one short end-to-end cell included (about a minute).
-test-bench: build bench-deps
-	$(PYTHON) -m pytest -q tests/bench
-
-fuzz: deps
+test-fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 # pytest runs on CPython; the servers under test run on CPython, then on PyPy,
@@ -74,6 +69,11 @@ test-python: build
 	@echo "test-python: again with each interpreter on its other WSGI path (ANVIL_WSGI_PATH)"
 	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
 	ANVIL_WSGI_PATH=capi ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
+
+# The benchmarks' own tests: the measurement library (bench/measure) and the
+# apps harness (bench/apps), one short end-to-end cell included (about a minute).
+test-bench: build bench-deps
+	$(PYTHON) -m pytest -q tests/bench
 
 fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
