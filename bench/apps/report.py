@@ -89,17 +89,19 @@ class Data:
 def rule(d, server, runtime):
     """The server's overhead against a 2 ms app: the largest overhead it
     showed over the apps, the share it would take, and the verdict."""
-    over = {}
+    over, unsettled = {}, set()
     for app in d.apps:
         c = d.by.get((app, server, runtime))
         if c and measured(c):
             over[app] = med(c, "server_us")
+            if not (c.get("warmup") or {}).get("settled", True):
+                unsettled.add(app)
     if not over:
         return None
     worst_app = max(over, key=over.get)
     o = over[worst_app]
     share = o / (o + RULE_APP_US)
-    return {"overheads": over, "worst_app": worst_app, "overhead_us": o,
+    return {"overheads": over, "unsettled": unsettled, "worst_app": worst_app, "overhead_us": o,
             "share_at_2ms": share, "share_of_2ms": o / RULE_APP_US,
             "holds": share < RULE_SHARE, "break_even_app_us": o * (1 - RULE_SHARE) / RULE_SHARE}
 
@@ -122,7 +124,9 @@ def verdict_text(d):
     failing = [r for r in rows if not r[2]["holds"]]
     if failing:
         text += " It does not hold for: " + ", ".join(
-            f"{d.server_label(s)} on {RT[rt]} ({r['share_at_2ms']:.0%})" for s, rt, r in failing)
+            f"{d.server_label(s)} on {RT[rt]} ({r['share_at_2ms']:.0%}"
+            + (", warm-up not settled" if r["worst_app"] in r["unsettled"] else "") + ")"
+            for s, rt, r in failing)
         text += "."
     else:
         runtimes = " and ".join(RT[rt] for rt in dict.fromkeys(rt for _, rt, _ in rows))
@@ -138,10 +142,15 @@ def rule_table(d):
         r = rule(d, s, rt)
         if not r:
             continue
-        cols = [_fmt(r["overheads"].get(a)) for a in d.apps]
+        cols = [_fmt(r["overheads"].get(a)) + ("†" if a in r["unsettled"] else "")
+                for a in d.apps]
         lines.append(f"| {d.server_label(s)} | {RT[rt]} | " + " | ".join(cols)
                      + f" | {r['overhead_us']:.1f} | {r['share_at_2ms']:.1%} | "
                      f"{'yes' if r['holds'] else '**no**'} | {r['break_even_app_us']:,.0f} µs |")
+    if any(rule(d, s, rt) and rule(d, s, rt)["unsettled"] for s, rt in d.rows()):
+        lines += ["", "† the warm-up did not settle within its cap (the last two slices' CPU "
+                  "per request more than 5% apart: PyPy's JIT still compiling): the figure "
+                  "overstates the warm overhead."]
     return "\n".join(lines)
 
 

@@ -75,8 +75,8 @@ PRESETS = {
         "servers": ["anvil", "gunicorn-sync"], "runtimes": list(matrix.RUNTIMES),
         "pypy_servers": ["anvil"], "apps": ["hello", "flask", "django", "falcon"],
         "first_slice": 30, "slice_s": 0.2, "min_slice": 20, "max_slices": 5,
-        "runs": 3, "run_s": 0.4, "min_run": 20,
-        "sweep_runs": 3, "step_s": 0.2, "step_min": 20, "step_max_s": 0.6,
+        "runs": 3, "run_s": 0.3, "min_run": 20,
+        "sweep_runs": 3, "step_s": 0.15, "step_min": 15, "step_max_s": 0.5,
         "fractions": [0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.2],
     },
 }

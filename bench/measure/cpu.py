@@ -45,14 +45,15 @@ def descendants(pid):
     return out
 
 
-def tree_cpu_seconds(pid):
-    """(user, sys) seconds of pid's tree: itself, its live descendants, and
-    the reaped children accounted to it (cutime/cstime)."""
+def tree_cpu_seconds(pid, children=None):
+    """(user, sys) seconds of pid's tree: itself, its live descendants (or
+    the `children` given), and the reaped children accounted to it
+    (cutime/cstime)."""
     root = _read_stat(pid)
     if root is None:
         raise RuntimeError(f"process {pid} is gone")
     user, system = root[1] + root[3], root[2] + root[4]
-    for child in descendants(pid):
+    for child in descendants(pid) if children is None else children:
         st = _read_stat(child)
         if st is not None:
             # A child's cutime/cstime is already in its parent's once reaped,
@@ -62,11 +63,11 @@ def tree_cpu_seconds(pid):
     return user / CLK_TCK, system / CLK_TCK
 
 
-def tree_runtime_seconds(pid):
+def tree_runtime_seconds(pid, children=None):
     """CPU time of pid's live tree from /proc/*/task/*/schedstat (nanoseconds,
     user+sys together): tree_cpu_seconds without its 10 ms ticks."""
     total = 0
-    for p in [pid] + descendants(pid):
+    for p in [pid] + (descendants(pid) if children is None else children):
         try:
             tids = os.listdir(f"/proc/{p}/task")
         except OSError:
@@ -94,5 +95,7 @@ class CpuSnapshot:
 
 
 def snapshot(pid):
-    user, system = tree_cpu_seconds(pid)
-    return CpuSnapshot(user, system, tree_runtime_seconds(pid))
+    """Both figures of pid's tree, from one walk of /proc for its descendants."""
+    children = descendants(pid)
+    user, system = tree_cpu_seconds(pid, children)
+    return CpuSnapshot(user, system, tree_runtime_seconds(pid, children))
