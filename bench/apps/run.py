@@ -70,12 +70,14 @@ PRESETS = {
         "fractions": FRACTIONS,
     },
     # Under 5 minutes on 2 busy cores: anvil and gunicorn sync on CPython,
-    # anvil on PyPy; short slices, runs and steps. Its PyPy figures are not
-    # warm (a JIT needs thousands of requests of Flask or Django), and are
-    # marked so: QUICK shows that every piece runs, the full matrix measures.
+    # anvil on PyPy; short slices, runs and steps. On PyPy only hello and
+    # Falcon: Flask and Django take thousands of requests before PyPy's JIT
+    # settles (tens of ms a request until then), which only the full matrix
+    # gives them. QUICK's PyPy figures are not warm either, and are marked so.
     "quick": {
         "servers": ["anvil", "gunicorn-sync"], "runtimes": list(matrix.RUNTIMES),
-        "pypy_servers": ["anvil"], "apps": ["hello", "flask", "django", "falcon"],
+        "pypy_servers": ["anvil"], "pypy_apps": ["hello", "falcon"],
+        "apps": ["hello", "flask", "django", "falcon"],
         "first_slice": 30, "slice_s": 0.2, "min_slice": 20, "max_slices": 4,
         "runs": 3, "run_s": 0.3, "min_run": 20,
         "sweep_runs": 3, "step_s": 0.15, "step_min": 15, "step_max_s": 0.4,
@@ -85,7 +87,8 @@ PRESETS = {
 # For --estimate only: requests/s assumed per app (CPython, one worker, a new
 # connection per request, this machine class); the estimate errs long.
 EST_RATE = {"hello": 3000.0, "flask": 600.0, "django": 40.0, "falcon": 1000.0}
-EST_START_S = {"cpython": 3.0, "pypy": 8.0}
+EST_START_S = {"cpython": 4.0, "pypy": 10.0}
+EST_RUN_S = 0.3  # what each client run costs besides its requests: spawn, /proc walks
 
 
 class Cell:
@@ -295,16 +298,20 @@ def make_database(path, env):
 
 
 def plan(args):
+    """(app, server, runtime) of every cell; a preset's pypy_servers and
+    pypy_apps narrow PyPy's part unless --servers / --apps name them."""
     cells = []
     for runtime in args.runtimes:
-        keys = args.servers
-        if runtime == "pypy" and args.params.get("pypy_servers") and not args.servers_given:
-            keys = args.params["pypy_servers"]
+        keys, apps = args.servers, args.app_list
+        if runtime == "pypy" and not args.servers_given:
+            keys = args.params.get("pypy_servers", keys)
+        if runtime == "pypy" and not args.apps:
+            apps = [a for a in apps if a.key in args.params.get("pypy_apps", [a.key])]
         for key in keys:
             server = matrix.BY_KEY[key]
             if runtime not in server.runtimes:
                 continue
-            for app in args.app_list:
+            for app in apps:
                 cells.append((app, server, runtime))
     return cells
 
@@ -322,6 +329,7 @@ def estimate_s(cells, p):
         t += p["sweep_runs"] * sum(
             min(max(p["step_s"], p["step_min"] / (f * rate)), p["step_max_s"]) + 0.1
             for f in p["fractions"])
+        t += EST_RUN_S * (p["max_slices"] // 2 + p["runs"] + p["sweep_runs"] * len(p["fractions"]))
         total += t
     return total
 
@@ -407,7 +415,7 @@ def main(argv):
     cells = plan(args)
     est = estimate_s(cells, args.params)
     print(f"apps: {args.matrix.upper()} matrix, mode {args.mode}: {len(cells)} cells "
-          f"({len(args.app_list)} apps x servers x runtimes); estimated at most "
+          f"({len(args.app_list)} apps x servers x runtimes); estimated about "
           f"{est / 60:.0f} min", flush=True)
     if args.estimate:
         for app, server, runtime in cells:

@@ -117,6 +117,22 @@ def test_rate_connections_keep_slots_close_at_low_rates():
     assert run.rate_connections(10000.0) == run.CONNECTIONS
 
 
+def cells_of(argv):
+    return sorted((a.key, s.key, rt) for a, s, rt in run.plan(run.parse_args(argv)))
+
+
+def test_the_quick_plan_narrows_pypy_unless_told_otherwise():
+    quick = cells_of(["--quick"])
+    assert [c for c in quick if c[2] == "pypy"] == [("falcon", "anvil", "pypy"),
+                                                   ("hello", "anvil", "pypy")]
+    assert len([c for c in quick if c[2] == "cpython"]) == 8
+    assert ("django", "gunicorn-sync", "pypy") in cells_of(
+        ["--quick", "--apps", "django", "--servers", "gunicorn-sync"])
+    full = cells_of([])
+    assert ("hello", "wsgiref", "pypy") in full and ("hello", "wsgiref", "cpython") not in full
+    assert ("flask", "uwsgi", "pypy") in full  # listed, and reported as not available
+
+
 def rule_data(overheads):
     cells = [{"app": "hello", "server": "anvil", "runtime": rt, "status": "ok",
               "summary": {"server_us": {"median": o}}} for rt, o in overheads.items()]
