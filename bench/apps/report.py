@@ -437,7 +437,10 @@ def write_all(data, outdir, readme=False):
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "APPS.md").write_text(apps_md(d))
     try:
-        charts(d, outdir)
+        made = {os.path.basename(p) for p in charts(d, outdir)}
+        for old in outdir.glob(chart_name("*", "*")):  # charts of cells this run has not
+            if old.name not in made:
+                old.unlink()
     except ImportError as e:
         print(f"apps: no charts ({e}); install python3-matplotlib")
     if readme:
