@@ -20,9 +20,14 @@ DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
 BENCH_DEPS := wrk apache2-utils nginx-light uwsgi uwsgi-plugin-python3 python3-django \
 	python3-cheroot python3-tornado python3-eventlet python3-twisted python3-gevent \
 	gunicorn python3-waitress python3-matplotlib python3-locust procps util-linux
+# The parsers of the surveyed servers, for the parser shoot-out (make parsers).
+PARSERS_DEPS := python3-gunicorn python3-waitress python3-tornado python3-twisted \
+	python3-gevent python3-eventlet python3-cheroot python3-h11 python3-httptools \
+	python3-matplotlib util-linux
 
 .PHONY: all deps bench-deps build build-pypy test test-unit test-asan test-fuzz \
-	test-python test-bench demo bench fuzz survey apps format format-check clean
+	test-python test-bench demo bench fuzz survey apps parsers parsers-deps format format-check \
+	clean
 
 all: build
 
@@ -70,9 +75,10 @@ test-python: build
 	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
 	ANVIL_WSGI_PATH=capi ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
 
-# The benchmarks' own tests: the measurement library (bench/measure) and the
-# apps harness (bench/apps), one short end-to-end cell included (about a minute).
-test-bench: build bench-deps
+# The benchmarks' own tests: the measurement library (bench/measure), the apps
+# harness (bench/apps), one short end-to-end cell included (about a minute), and
+# the parser shoot-out's harness (bench/parsers).
+test-bench: build bench-deps parsers-deps
 	$(PYTHON) -m pytest -q tests/bench
 
 fuzz: deps
@@ -97,6 +103,14 @@ survey: build bench-deps
 # through, e.g. APPS_ARGS=--resume after an interrupted full run.
 apps: build bench-deps
 	$(PYTHON) bench/apps/run.py $(if $(QUICK),--quick,) $(APPS_ARGS)
+
+parsers-deps: deps
+	@./.ci/deps.sh $(PARSERS_DEPS)
+
+# The parser shoot-out (bench/parsers/): QUICK=1 is a reduced run into
+# build/parsers-quick/; the full one writes bench/results/ and the README.
+parsers: build parsers-deps
+	$(PYTHON) bench/parsers/run.py --build-dir $(BUILD) $(if $(QUICK),--quick,)
 
 format:
 	clang-format-14 -i $$(git ls-files '*.cpp' '*.hpp' '*.h')

@@ -1,0 +1,190 @@
+"""One parser on one runtime: its ns per request on request files, and its
+outcome on every corpus case; writes one JSON object. bench/parsers/run.py
+runs it in a fresh process for each parser, runtime and request file (a JIT
+trace specialised to one request's shape is not carried into the next), and
+once more for the verdicts.
+
+    python measure.py --parser NAME --requests DIR --cases DIR --json FILE
+                      [--workloads NAME,...] [--quick] [--no-speed] [--no-verdicts]
+
+Timing (the report states it): CPU time of this thread (time.thread_time_ns),
+over batches of calls to the driver's one(); the batch size is calibrated to
+about RUN_S seconds. Warm-up: batches until the last three agree within 5%
+((max - min) / min), at least three batches, at most WARMUP_CAP_S seconds of
+CPU (then it is recorded as not stable); the batch size is calibrated again
+after it (a JIT makes the calls faster). Then RUNS batches, each one run;
+the figure is their median with min and max.
+"""
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import corpus  # noqa: E402
+import drivers  # noqa: E402
+
+RUNS = 5
+STABLE_SPREAD = 0.05
+HANG_CPU_S = 1.0
+# (run seconds, warm-up cap seconds on CPython, on PyPy, hang limit seconds)
+# for full and quick runs.
+SETTINGS = {"full": (0.2, 2.0, 10.0, HANG_CPU_S), "quick": (0.02, 0.3, 1.0, 0.3)}
+
+
+def _batch(fn, data, n):
+    clock = time.thread_time_ns
+    start = clock()
+    for _ in range(n):
+        fn(data)
+    return (clock() - start) / n
+
+
+def _count_for(ns_per_call, run_s):
+    return max(1, int(run_s * 1e9 / max(ns_per_call, 1.0)))
+
+
+def measure(fn, data, run_s, cap_s):
+    """ns per call: {runs_ns, median_ns, min_ns, max_ns, iterations, warmup}."""
+    # Calibrate: double until a batch takes a quarter of a run.
+    n = 1
+    ns = _batch(fn, data, n)
+    while ns * n < run_s * 0.25e9:
+        n *= 2
+        ns = _batch(fn, data, n)
+    n = _count_for(ns, run_s)
+    # Warm up until three batches in a row agree.
+    history = []
+    spent = 0.0
+    stable = False
+    while spent < cap_s:
+        ns = _batch(fn, data, n)
+        spent += ns * n / 1e9
+        history.append(ns)
+        last = history[-3:]
+        if len(last) == 3 and (max(last) - min(last)) / min(last) <= STABLE_SPREAD:
+            stable = True
+            break
+        n = _count_for(ns, run_s)
+    n = _count_for(history[-1], run_s)
+    runs = [_batch(fn, data, n) for _ in range(RUNS)]
+    ordered = sorted(runs)
+    return {
+        "runs_ns": [round(x, 1) for x in runs],
+        "median_ns": round(ordered[len(ordered) // 2], 1),
+        "min_ns": round(ordered[0], 1),
+        "max_ns": round(ordered[-1], 1),
+        "iterations": n,
+        "warmup": {"batches": len(history), "cpu_s": round(spent, 3), "stable": stable,
+                   "last_ns": [round(x, 1) for x in history[-3:]]},
+    }
+
+
+def reference(data):
+    """anvil's framing of a request file (pure-Python parser, both runtimes)."""
+    from anvil.pyparser import RequestParser
+    messages = RequestParser().feed_messages(data)
+    head, body, _ = messages[0]
+    return head[0], head[1], bytes(body)
+
+
+def speed(driver, requests_dir, run_s, cap_s, only=None):
+    """Each request file (only: those, in that order) timed with driver.one."""
+    out = {}
+    names = sorted(n[:-5] for n in os.listdir(requests_dir) if n.endswith(".http"))
+    for name in only or names:
+        with open(os.path.join(requests_dir, name + ".http"), "rb") as f:
+            data = f.read()
+        cell = out[name] = {"bytes": len(data)}
+        try:
+            got = driver.one(data)
+        except Exception as e:  # the parser does not take this request
+            cell["error"] = drivers._reason(e)
+            continue
+        body = reference(data)[2]
+        if bytes(got) != body:
+            cell["note"] = f"body {len(got)} bytes where anvil decodes {len(body)}"
+        cell.update(measure(driver.one, data, run_s, cap_s))
+    return out
+
+
+class _Hang(BaseException):
+    """Raised by the CPU-time alarm; a BaseException, so that the drivers'
+    and the servers' own `except Exception` do not swallow it."""
+
+
+def _on_alarm(signum, frame):
+    raise _Hang()
+
+
+def verdicts_of(driver, cases, hang_cpu_s=HANG_CPU_S):
+    """Each request case's outcome. A case that takes more than hang_cpu_s of
+    CPU is stopped and recorded as "hang" (a loop that a real connection at
+    the end of its input would spin in until the server's own timeout)."""
+    out = {}
+    previous = signal.signal(signal.SIGVTALRM, _on_alarm)
+    try:
+        for case in cases:
+            if case.mode != "request":
+                continue
+            try:
+                signal.setitimer(signal.ITIMER_VIRTUAL, hang_cpu_s)
+                try:
+                    outcome = driver.run(case.input)
+                finally:
+                    signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+            except _Hang:
+                outcome = drivers.Outcome([], "hang", f"still running after {hang_cpu_s} s of CPU")
+            except Exception as e:  # a driver bug, not a verdict: shown as such
+                outcome = drivers.Outcome([], "driver-error", drivers._reason(e))
+            out[case.name] = outcome.to_json()
+    finally:
+        signal.signal(signal.SIGVTALRM, previous)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--parser", required=True)
+    ap.add_argument("--requests", required=True)
+    ap.add_argument("--cases", required=True)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--workloads", help="only these request files (names without .http)")
+    ap.add_argument("--no-speed", action="store_true", help="verdicts only")
+    ap.add_argument("--no-verdicts", action="store_true", help="timings only")
+    args = ap.parse_args()
+
+    by_name = {d.name: d for d in drivers.drivers()}
+    if args.parser not in by_name:
+        sys.exit(f"measure.py: unknown parser {args.parser} (known: {', '.join(by_name)})")
+    driver = by_name[args.parser]
+    runtime = drivers.runtime()
+    run_s, cap_cpython, cap_pypy, hang_s = SETTINGS["quick" if args.quick else "full"]
+    cap_s = cap_pypy if runtime == "pypy" else cap_cpython
+    result = {"parser": driver.name, "runtime": runtime,
+              "python": sys.version.split()[0], "implementation": sys.implementation.name}
+    try:
+        driver.setup()
+    except ImportError as e:
+        result["unavailable"] = f"ImportError: {e}"
+    else:
+        result["timing"] = {"clock": "time.thread_time_ns", "runs": RUNS, "run_s": run_s,
+                            "warmup_cap_s": cap_s, "stable_spread": STABLE_SPREAD,
+                            "hang_cpu_s": hang_s}
+        if not args.no_speed:
+            only = args.workloads.split(",") if args.workloads else None
+            result["speed"] = speed(driver, args.requests, run_s, cap_s, only)
+        if not args.no_verdicts:
+            result["verdicts"] = verdicts_of(driver, corpus.load(args.cases), hang_s)
+    with open(args.json, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()
