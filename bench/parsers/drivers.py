@@ -63,6 +63,28 @@ def _leftover(data):
     return bool(data.strip(b"\r\n"))
 
 
+def _keep_alive(data, rfile, request, closes, incomplete=lambda e: False):
+    """A server's keep-alive loop over a file of the input: request() reads one
+    request up to the app, giving (method, target, body), None at the end of
+    the input, or _CLOSED (closed without an answer), and raises for what the
+    server answers with an error (incomplete(e): an end-of-input error);
+    closes() says whether the connection closes after that request."""
+    messages = []
+    while True:
+        pos = rfile.tell()
+        try:
+            message = request()
+        except Exception as e:  # an error status, or a 500 and close
+            return Outcome(messages, "incomplete" if incomplete(e) else "error", _reason(e))
+        if message is _CLOSED:
+            return Outcome(messages, "ok", "closed without an answer (an empty line)")
+        if message is None:
+            return Outcome(messages, "incomplete" if _leftover(data[pos:]) else "ok")
+        messages.append(message)
+        if closes():
+            return Outcome(messages)
+
+
 class Driver:
     name = ""           # key in the tables
     label = ""          # shown in the tables
@@ -469,21 +491,11 @@ class Gevent(Driver):
         return self._request(handler)[2]
 
     def run(self, data):
-        messages = []
-        handler = self._handler(None, PEER, self._server, io.BytesIO(data))
-        while True:
-            pos = handler.rfile.tell()
-            try:
-                message = self._request(handler)
-            except Exception as e:  # handle_one_request: _handle_client_error, 400
-                incomplete = "end of file" in str(e) or "EOF" in str(e)
-                return Outcome(messages, "incomplete" if incomplete else "error", _reason(e))
-            if message is None:
-                rest = data[pos:]
-                return Outcome(messages, "incomplete" if _leftover(rest) else "ok")
-            messages.append(message)
-            if handler.close_connection:
-                return Outcome(messages)
+        h = self._handler(None, PEER, self._server, io.BytesIO(data))
+        # handle_one_request answers 400 to any exception (_handle_client_error);
+        # the end of the input shows as "unexpected end of file" or "EOF".
+        return _keep_alive(data, h.rfile, lambda: self._request(h), lambda: h.close_connection,
+                           lambda e: "end of file" in str(e) or "EOF" in str(e))
 
 
 # --------------------------------------------------------------------------
@@ -627,22 +639,8 @@ class Eventlet(Driver):
         return self._request(self._protocol(io.BytesIO(data), self._server))[2]
 
     def run(self, data):
-        messages = []
         p = self._protocol(io.BytesIO(data), self._server)
-        while True:
-            pos = p.rfile.tell()
-            try:
-                message = self._request(p)
-            except Exception as e:  # an answer with an error status, or a closed connection
-                return Outcome(messages, "error", _reason(e))
-            if message is _CLOSED:
-                return Outcome(messages, "ok", "closed without an answer (an empty line)")
-            if message is None:
-                rest = data[pos:]
-                return Outcome(messages, "incomplete" if _leftover(rest) else "ok")
-            messages.append(message)
-            if p.close_connection:
-                return Outcome(messages)
+        return _keep_alive(data, p.rfile, lambda: self._request(p), lambda: p.close_connection)
 
 
 # --------------------------------------------------------------------------
@@ -652,6 +650,7 @@ class _CherootConn:
     def __init__(self, data):
         self.rfile = io.BytesIO(data)
         self.wfile = io.BytesIO()
+        self.request = None  # the last HTTPRequest
 
 
 class Cheroot(Driver):
@@ -685,26 +684,16 @@ class Cheroot(Driver):
             rfile = cs.ChunkedRFile(conn.rfile, self._server.max_request_body_size)
         else:
             rfile = cs.KnownLengthRFile(conn.rfile, int(req.inheaders.get(b"Content-Length", 0)))
-        return _text(req.method), _text(req.uri), rfile.read(), req
+        conn.request = req
+        return _text(req.method), _text(req.uri), rfile.read()
 
     def one(self, data):
         return self._request(_CherootConn(data))[2]
 
     def run(self, data):
-        messages = []
         conn = _CherootConn(data)
-        while True:
-            pos = conn.rfile.tell()
-            try:
-                message = self._request(conn)
-            except Exception as e:  # answered with an error status, or a 500 and close
-                return Outcome(messages, "error", _reason(e))
-            if message is None:
-                rest = data[pos:]
-                return Outcome(messages, "incomplete" if _leftover(rest) else "ok")
-            messages.append(message[:3])
-            if message[3].close_connection:
-                return Outcome(messages)
+        return _keep_alive(data, conn.rfile, lambda: self._request(conn),
+                           lambda: conn.request.close_connection)
 
 
 # --------------------------------------------------------------------------
