@@ -103,25 +103,38 @@ LABELS = {key: label for key, label, _, _ in CLASSES}
 # What letting a case of the class through means under the RFCs: some rules
 # are MUSTs, some leave the recipient a choice (which anvil does not take).
 TAKES = {
-    'flags': ('nothing to break (the matrix compares framing only)'),
-    'pipelining': ('a MUST: processing a request after one whose framing is invalid is how CVE-2024-49768 smuggled'),
-    'cl_te': ('allowed only when Transfer-Encoding wins and the connection closes after the response; framing it by Content-Length is the CL.TE/TE.CL desync'),
-    'te_http10': ('allowed only when the connection closes after the message; framing it as chunked is not'),
-    'obs_fold': ('allowed only when each fold becomes SP before the value is used; otherwise a MUST broken'),
-    'te_coding': ('a MUST (chunked not final, chunked twice: 400 and close) or a SHOULD (an unknown coding: 501); ignoring the field frames the body as the next request'),
-    'cl_value': ('a MUST (400 and close)'),
-    'chunk_size': ('a broken grammar rule and, for overflow, a MUST'),
-    'chunk_ext': ('a broken grammar rule (CVE-2022-32213 smuggled through it)'),
-    'chunk_crlf': ('a broken grammar rule'),
-    'trailers': ('a broken grammar rule'),
-    'bare_lf': ('allowed (MAY) in the start-line and field lines, and a desync risk behind a front end that does not'),
-    'bare_cr': ('a MUST (invalid, or replaced by SP)'),
-    'ws_colon': ('a MUST (400)'),
-    'host': ('a MUST (400)'),
-    'field_bytes': ('a MUST for CR, LF and NUL in values (reject or replace), a broken grammar rule otherwise'),
-    'request_line': ('a broken grammar rule'),
-    'limits': ('nothing to break (a limit, not a rule)'),
-    'valid_framing': ('a broken framing rule'),
+    "flags": "breaks nothing (the matrix compares framing only)",
+    "pipelining": (
+        "breaks a MUST: a request processed after one whose framing is invalid is how "
+        "CVE-2024-49768 smuggled"),
+    "cl_te": (
+        "is allowed only when Transfer-Encoding wins and the connection closes after the "
+        "response; framing it by Content-Length is the CL.TE / TE.CL desync"),
+    "te_http10": (
+        "is allowed only when the connection closes after the message; framing it as chunked "
+        "is not"),
+    "obs_fold": (
+        "is allowed only when each fold becomes SP before the value is used; otherwise it breaks "
+        "a MUST"),
+    "te_coding": (
+        "breaks a MUST (chunked not final, or twice: 400 and close) or a SHOULD (an unknown "
+        "coding: 501); ignoring the field frames the body as the next request"),
+    "cl_value": "breaks a MUST (400 and close)",
+    "chunk_size": "breaks the grammar and, for an overflow, a MUST",
+    "chunk_ext": "breaks the grammar (CVE-2022-32213 smuggled through it)",
+    "chunk_crlf": "breaks the grammar",
+    "trailers": "breaks the grammar",
+    "bare_lf": (
+        "is allowed (MAY) in the start-line and field lines, and a desync risk behind a front "
+        "end that does not take it"),
+    "bare_cr": "breaks a MUST (invalid, or replaced by SP)",
+    "ws_colon": "breaks a MUST (400)",
+    "host": "breaks a MUST (400)",
+    "field_bytes": (
+        "breaks a MUST for CR, LF and NUL in values (reject or replace), the grammar otherwise"),
+    "request_line": "breaks the grammar",
+    "limits": "breaks nothing (a limit, not a rule)",
+    "valid_framing": "breaks the framing rules",
 }
 RULES = {key: rule for key, _, rule, _ in CLASSES}
 

@@ -63,7 +63,9 @@ def compare(anvil_messages, anvil_end, messages, end, one_per_connection=False):
     na, np = len(anvil_messages), len(messages)
     if np > na:
         if anvil_end == "error":
-            return "accepts", f"message {na + 1} delivered"
+            m, t, b = messages[na]
+            more = f", then {np - na - 1} more request(s)" if np - na > 1 else ""
+            return "accepts", f"delivers {m} {t[:40]} with a {len(b)}-byte body{more}"
         if anvil_end == "incomplete":
             return "truncates", f"message {na + 1} delivered at the end of the input"
         return "differs", f"{np} messages (anvil {na})"

@@ -164,6 +164,17 @@ def survey_cells():
     return data, cells
 
 
+def survey_failures():
+    """{(server, runtime): why} for the survey's servers that did not run there."""
+    try:
+        with open(SURVEY_JSON) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {(c["server"], c["runtime"]): f"{c['status']} in the survey: {c.get('error') or ''}"
+            for c in data.get("cells", []) if c.get("status") in ("failed", "not available")}
+
+
 def server_claims(res):
     """Rows: per survey server and runtime, its parser's cost on chrome-2013 and
     ab against the server's CPU per request in the survey."""
@@ -175,9 +186,15 @@ def server_claims(res):
         for s in d["servers"]:
             parser_of[s] = name
     rows = []
+    failures = survey_failures()
     for key in data["parameters"]["servers"]:
         runtimes = sorted({rt for (s, rt, _) in cells if s == key},
                           key=lambda r: ("cpython", "pypy", "native").index(r))
+        for (s, rt), why in failures.items():
+            if s == key and key not in NO_PARSER and rt not in runtimes:
+                rows.append({"server": key, "runtime": rt, "note": why,
+                             "label": next((c["label"] for (k, _, _), c in cells.items()
+                                            if k == key), key)})
         label = next((c["label"] for (s, _, _), c in cells.items() if s == key), key)
         if key in NO_PARSER or not runtimes:
             rows.append({"server": key, "label": label, "runtime": None,
@@ -211,7 +228,7 @@ def server_claims(res):
 def verdict_text(share):
     if share is None:
         return "n/a"
-    return ("**yes**" if share >= THRESHOLD else "no") + f" ({share:.0%})"
+    return ("**yes**" if share >= THRESHOLD else "no") + f" ({share * 100:.1f}%)"
 
 
 # --- charts ----------------------------------------------------------------------
@@ -308,24 +325,28 @@ def footer(doc):
 def header_lines(res):
     doc = res.doc
     m = doc["machine"]
-    lines = [f"{'**Quick run** (short runs and warm-ups; not for citing). ' if doc.get('quick') else ''}"
-             f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; every parser pinned to "
-             f"CPU {m['pinned_cpu']} (taskset); {m['date'][:16].replace('T', ' ')} UTC; commit "
-             f"{m['git_commit']}; load average {', '.join(map(str, m['load_average_at_start']))} "
-             f"at the start, {', '.join(map(str, m.get('load_average_at_end', [])))} at the end; "
+    quick = "**Quick run** (short runs and warm-ups; not for citing). " if doc.get("quick") else ""
+    load = ", ".join(map(str, m["load_average_at_start"]))
+    load_end = ", ".join(map(str, m.get("load_average_at_end", [])))
+    lines = [f"{quick}{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; every parser "
+             f"pinned to CPU {m['pinned_cpu']} (taskset); {m['date'][:16].replace('T', ' ')} UTC; "
+             f"commit {m['git_commit']}; load average {load} at the start, {load_end} at the end; "
              f"{doc.get('elapsed_s', '?')} s."]
     timing = next((r["timing"] for r in doc["python"] if "timing" in r), None)
     caps = {r["runtime"]: r["timing"]["warmup_cap_s"] for r in doc["python"] if "timing" in r}
     if timing:
+        fresh = ("Each parser runs in a fresh interpreter per runtime (a quick run times its "
+                 "request files in that one process)." if doc.get("quick") else
+                 "Each parser runs in a fresh interpreter for each request file (a JIT trace "
+                 "specialised to one request's shape is not carried into the next).")
         lines.append(
             f"ns per request: CPU time of the measuring thread (`{timing['clock']}`; "
             f"`CLOCK_THREAD_CPUTIME_ID` in parsers_c), the median of {timing['runs']} runs of "
-            f"about {timing['run_s']} s each, (min–max). Each parser runs in a fresh "
-            f"interpreter for each request file (a JIT trace specialised to one request's "
-            f"shape is not carried into the next). Warm-up, on both runtimes: batches of calls until the last three "
-            f"agree within {timing['stable_spread']:.0%} ((max − min) / min), at least three, "
-            f"at most {caps.get('cpython', '?')} s of CPU on CPython and {caps.get('pypy', '?')} s "
-            f"on PyPy (the JIT's warm-up); the batch size is calibrated again after it.")
+            f"about {timing['run_s']} s each, (min–max). {fresh} Warm-up, on both runtimes: "
+            f"batches of calls until the last three agree within "
+            f"{timing['stable_spread']:.0%} ((max − min) / min), at least three, at most "
+            f"{caps.get('cpython', '?')} s of CPU on CPython and {caps.get('pypy', '?')} s on "
+            f"PyPy (the JIT's warm-up); the batch size is calibrated again after it.")
     return lines
 
 
@@ -357,7 +378,8 @@ def speed_table(res, runtime, workloads, with_range=True):
     for n in names:
         unav = res.unavailable(n, runtime) if runtime != "c" else None
         if unav:
-            lines.append(f"| {res.label(n)} | not available: {unav} |" + " |" * (len(workloads) - 1))
+            lines.append(f"| {res.label(n)} | not available: {unav} |"
+                         + " |" * (len(workloads) - 1))
             continue
         cells = [speed_cell(res.speed(n, runtime, w), with_range) for w in workloads]
         lines.append(f"| {res.label(n)} | " + " | ".join(cells) + " |")
@@ -435,24 +457,30 @@ def claims_table(res):
 
 
 def claims_summary(res):
+    """One line per runtime: on chrome-2013, for how many of the Python servers
+    parsing is >= THRESHOLD of the CPU per request, per survey workload."""
     data, rows = server_claims(res)
     if data is None:
         return []
     out = []
     for rt in ("cpython", "pypy"):
-        yes, no = [], []
-        for r in rows:
-            if r.get("runtime") != rt or "parser" not in r or r["parser_runtime"] == "c":
-                continue
-            share = r["shares"][("chrome-2013", "close")][2]
-            if share is None:
-                continue
-            (yes if share >= THRESHOLD else no).append(f"{r['label']} {share:.0%}")
-        if yes or no:
-            out.append(f"- {RT[rt]}, chrome-2013, a new connection per request: parsing is "
-                       f"≥ 10% of the request for {len(yes)} of {len(yes) + len(no)} Python "
-                       f"servers" + (f" ({', '.join(yes)})" if yes else "")
-                       + (f"; below it: {', '.join(no)}" if no else "") + ".")
+        parts = []
+        for mode, words in (("close", "a new connection per request"),
+                            ("keepalive", "keep-alive")):
+            yes, no = [], []
+            for r in rows:
+                if r.get("runtime") != rt or "parser" not in r or r["parser_runtime"] == "c":
+                    continue
+                share = r["shares"][("chrome-2013", mode)][2]
+                if share is not None:
+                    (yes if share >= THRESHOLD else no).append(f"{r['label']} {share * 100:.1f}%")
+            if yes or no:
+                parts.append(f"with {words}, for {len(yes)} of {len(yes) + len(no)} Python "
+                             f"servers" + (f" ({', '.join(yes)})" if yes else "")
+                             + (f"; below it: {', '.join(no)}" if no else ""))
+        if parts:
+            out.append(f"- {RT[rt]}, chrome-2013: parsing is ≥ {THRESHOLD:.0%} of the CPU per "
+                       "request " + "; ".join(parts) + ".")
     cfast = res.median_ns("anvil-fast", "c", "chrome-2013")
     if cfast:
         out.append(f"- anvil's C++ `fast` parser takes {cfast:,.0f} ns on chrome-2013: "
@@ -493,26 +521,46 @@ def class_table(res, cases, m):
     return lines
 
 
+# Classes whose cases are limits or flags, not rules: not listed as findings.
+NOT_RULES = ("limits", "flags")
+# Classes where what an accepting parser delivers (how long a body) tells how
+# it framed the bytes: shown beside each case.
+FRAMING_CLASSES = ("cl_te", "te_http10", "te_coding", "cl_value", "pipelining", "obs_fold")
+
+
+def rules_table(cases):
+    lines = ["| class | the rule | letting a case of it through |", "|---|---|---|"]
+    for k in class_keys(cases):
+        if k not in NOT_RULES:
+            lines.append(f"| {classes.label_of(k)} | {classes.rule_of(k)} | "
+                         f"{classes.takes_of(k)} |")
+    return lines
+
+
 def findings(res, cases, m):
-    """Per parser: the classes where it lets cases through, with the rule."""
+    """Per parser: the cases it lets through, by class (the rules are in rules_table)."""
     by_name = {c.name: c for c in cases}
     out = []
     for col in m:
         through = [(n, cat, what) for n, (cat, what, _) in m[col].items()
-                   if cat in compare.LETS_THROUGH]
+                   if cat in compare.LETS_THROUGH
+                   and classes.class_of(n, by_name[n].file) not in NOT_RULES]
         hangs = [n for n, (cat, *_rest) in m[col].items() if cat == "hang"]
         if not through and not hangs:
-            out.append(f"- **{res.label(col)}**: lets no case through.")
+            out.append(f"- **{res.label(col)}**: none.")
             continue
         groups = {}
         for n, cat, what in through:
-            groups.setdefault(classes.class_of(n, by_name[n].file), []).append(
-                f"`{n}` ({'accepts' if cat == 'accepts' else 'frames it differently'}"
-                f"{': ' + what if what else ''})")
-        parts = [f"- **{res.label(col)}** lets {len(through)} case(s) through:"]
+            k = classes.class_of(n, by_name[n].file)
+            if cat == "differs":
+                what = f" (frames it differently: {what})"
+            else:
+                what = f" ({what})" if k in FRAMING_CLASSES else ""
+            groups.setdefault(k, []).append(f"`{n}`{what}")
+        parts = [f"- **{res.label(col)}**: {len(through)} case(s)."]
         for k in class_keys([by_name[n] for n, *_ in through]):
-            parts.append(f"  - *{classes.label_of(k)}* ({classes.rule_of(k)}; letting it "
-                         f"through is {classes.takes_of(k)}): " + "; ".join(groups[k]) + ".")
+            parts.append(f"  - *{classes.label_of(k)}* ({len(groups[k])}): "
+                         + ", ".join(groups[k]) + ".")
         if hangs:
             parts.append(f"  - *hangs* (a busy loop at the end of the input, stopped after "
                          f"{hang_limit(res)} s of CPU; a real connection that ends there spins "
@@ -632,11 +680,20 @@ def markdown(res):
     out += ["Per case class: how many cases a parser lets through (accepts or frames "
             "differently), r: how many it rejects that anvil accepts, w: waits or hangs.", ""]
     out += class_table(res, cases, m) + [""]
-    out += ["### Which servers' parsers let what through", ""] + findings(res, cases, m) + [""]
-    out += ["### Every case", "", "·: same; **A**: accepts; **F**: frames differently; T: "
-            "truncates; R: rejects; S: stops reading earlier; W: waits; **H**: hangs; E: driver error.", "", "<details><summary>"
-            f"{len(cases)} cases</summary>", ""] + case_table(res, cases, m) + ["", "</details>",
-                                                                                 ""]
+    out += ["### The rules behind the classes", "",
+            "What each class of cases tests, and what a parser that lets such a case through "
+            "does under the RFCs: some rules are MUSTs, some leave the recipient a choice that "
+            "anvil does not take (it rejects), which is safe alone and a desync behind a front "
+            "end that chose differently.", ""] + rules_table(cases) + [""]
+    out += ["### Which servers' parsers let what through", "",
+            "Per parser, the cases it accepts where anvil rejects, or frames differently "
+            "(anvil's default limits and the connection options left out: they are not "
+            "rules).", ""] + findings(res, cases, m) + [""]
+    out += ["### Every case", "",
+            "·: same; **A**: accepts; **F**: frames differently; T: truncates; R: rejects; "
+            "S: stops reading earlier; W: waits; **H**: hangs; E: driver error.", "",
+            f"<details><summary>{len(cases)} cases</summary>", ""]
+    out += case_table(res, cases, m) + ["", "</details>", ""]
     return "\n".join(out), cases, m
 
 
@@ -654,11 +711,10 @@ def readme_section(res, cases, m):
               "The strictness matrix: per case class, how many cases a parser lets through "
               "(accepts where anvil rejects, or frames differently), r: rejects what anvil "
               "accepts, w: waits or hangs.", ""]
-    lines += class_table(res, cases, m) + ["", "![the matrix](bench/results/parsers-matrix.png)",
-                                           "", "All figures, the per-server table, the rules "
-                                           "each parser breaks and every case: "
-                                           "[`bench/results/PARSERS.md`](bench/results/PARSERS.md).",
-                                           "", MARK[1]]
+    lines += class_table(res, cases, m)
+    lines += ["", "![the matrix](bench/results/parsers-matrix.png)", "",
+              "All figures, the per-server table, the rules each parser breaks and every case: "
+              "[`bench/results/PARSERS.md`](bench/results/PARSERS.md).", "", MARK[1]]
     return "\n".join(lines)
 
 

@@ -307,3 +307,37 @@ def test_parsers_c_lists_every_anvil_kind():
     if not kinds:
         pytest.skip("anvil's extension is not built")
     assert names == ["llhttp"] + [f"anvil-{k}" for k in kinds]
+
+
+# --- report.py ---------------------------------------------------------------------
+
+def test_report_writes_everything(tmp_path):
+    """A small run (one Python parser, quick, and parsers_c when built) through
+    the report: PARSERS.md, both charts, and the README section between its marks."""
+    pytest.importorskip("matplotlib")
+    import report
+    import run
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    out = tmp_path / "pyparser.json"
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "parsers", "measure.py"),
+                    "--parser", "anvil.pyparser", "--requests", REQUESTS, "--cases", CASES,
+                    "--json", str(out), "--quick", "--workloads", "chrome-2013,ab"],
+                   check=True, env=env, timeout=300)
+    result = json.loads(out.read_text())
+    d = next(x for x in drivers.drivers() if x.name == "anvil.pyparser")
+    doc = {"quick": True, "machine": run.machine(1), "not_available": run.NOT_AVAILABLE,
+           "drivers": [{"name": d.name, "label": d.label, "package": d.package, "version": "",
+                        "servers": list(d.servers), "how": d.how, "one_per_connection": False}],
+           "python": [dict(result, wall_s=1.0)],
+           "c": run.run_c(os.path.dirname(os.path.dirname(PARSERS_C)), True, None,
+                          str(tmp_path))}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{report.MARK[0]}\nstale section\n{report.MARK[1]}\nafter\n")
+    report.write(doc, str(tmp_path), str(readme))
+    text = (tmp_path / "PARSERS.md").read_text()
+    assert "anvil.pyparser (pure Python)" in text and "## The strictness matrix" in text
+    assert (tmp_path / "parsers-speed.png").stat().st_size > 0
+    assert (tmp_path / "parsers-matrix.png").stat().st_size > 0
+    section = readme.read_text()
+    assert section.startswith("before\n") and section.endswith("after\n")
+    assert "stale section" not in section and "## " not in section
