@@ -212,7 +212,8 @@ class Waitress(Driver):
         pending = self._received(data, requests)
         for request in requests:
             if request.error is not None:
-                return Outcome(messages, "error", _reason(request.error))
+                e = request.error  # waitress.utilities.Error: what the ErrorTask answers
+                return Outcome(messages, "error", f"{e.code} {e.reason}: {e.body}"[:160])
             messages.append((request.command, request.request_uri,
                              request.get_body_stream().read()))
             if self._closes(request):
