@@ -6,7 +6,7 @@ strictness (the corpus of tests/parser/cases/), on CPython 3.11 and PyPy 3.9.
     bench/parsers/run.py [--quick] [--build-dir DIR] [--parsers NAME,...]
                          [--runtimes cpython,pypy] [--cpu N] [--out DIR] [--report-only]
 
-Each Python parser runs in a fresh interpreter per runtime (measure.py),
+Each Python parser runs in a fresh interpreter per runtime (worker.py),
 pinned with taskset to one CPU; the C parsers run in parsers_c (built by
 `make build` into BUILD/bin), pinned the same way, before them. The results
 go to bench/results/parsers.json, PARSERS.md and the charts, and the README's
@@ -18,8 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,15 +26,21 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))  # bench/: the measurement library
 
 import drivers  # noqa: E402
-import report  # noqa: E402
+import writeup  # noqa: E402
+from measure import servers, stats  # noqa: E402
 
 RUNTIMES = {"cpython": "/usr/bin/python3", "pypy": "/usr/bin/pypy3"}
 REQUESTS = os.path.join(ROOT, "bench", "requests")
 CASES = os.path.join(ROOT, "tests", "parser", "cases")
 # parsers_c: runs x seconds per run, full and quick.
 C_TIMING = {"full": (5, 0.2), "quick": (5, 0.02)}
+# What the figures depend on: a change there marks the commit "+local changes".
+MEASURED_PATHS = ("bench/parsers/c_parsers.cpp", "bench/parsers/drivers.py",
+                  "bench/parsers/worker.py", "bench/parsers/corpus.py", "bench/requests",
+                  "python", "parser", "tests/parser/cases")
 # A quick run times the Python parsers on these only (the survey's two).
 QUICK_WORKLOADS = ("chrome-2013", "ab")
 NOT_AVAILABLE = {
@@ -49,28 +53,12 @@ NOT_AVAILABLE = {
 
 
 def machine(cpu):
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
-    if _git("status", "--porcelain", "--", "bench/parsers", "bench/requests", "python", "parser",
-            "tests/parser/cases"):
-        commit += "+local changes"
-    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "git_commit": commit, "cpu_model": model, "cores": os.cpu_count(),
-            "kernel": platform.release(), "pinned_cpu": cpu,
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
-
-
-def _git(*args):
-    try:
-        return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True,
-                              timeout=30).stdout.strip()
-    except OSError:
-        return ""
+    m = stats.machine()
+    m.pop("python", None)  # each result records its own interpreter
+    m.update(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+             git_commit=stats.git_commit(ROOT, short=True, dirty_paths=MEASURED_PATHS),
+             pinned_cpu=cpu, load_average_at_start=stats.load_average())
+    return m
 
 
 def package_version(package):
@@ -86,9 +74,8 @@ def package_version(package):
 
 
 def pinned(argv, cpu):
-    if cpu is not None and shutil.which("taskset"):
-        return ["taskset", "-c", str(cpu), *argv]
-    return argv
+    """argv pinned to cpu (bench/measure's way), or as it is with cpu None."""
+    return argv if cpu is None else servers.pinned(cpu, argv)
 
 
 def run_c(build_dir, quick, cpu, tmp):
@@ -107,10 +94,10 @@ def run_c(build_dir, quick, cpu, tmp):
         return json.load(f)
 
 
-def run_measure(name, runtime, quick, cpu, tmp, extra):
-    """One measure.py process: its JSON, or {"failed": the last line of stderr}."""
-    out = os.path.join(tmp, "measure.json")
-    argv = pinned([RUNTIMES[runtime], os.path.join(HERE, "measure.py"), "--parser", name,
+def run_worker(name, runtime, quick, cpu, tmp, extra):
+    """One worker.py process: its JSON, or {"failed": the last line of stderr}."""
+    out = os.path.join(tmp, "worker.json")
+    argv = pinned([RUNTIMES[runtime], os.path.join(HERE, "worker.py"), "--parser", name,
                    "--requests", REQUESTS, "--cases", CASES, "--json", out]
                   + (["--quick"] if quick else []) + extra, cpu)
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), PYTHONDONTWRITEBYTECODE="1")
@@ -132,17 +119,17 @@ def run_python(name, runtime, workloads, quick, cpu, tmp):
     start = time.monotonic()
     if quick:
         extra = ["--workloads", ",".join(workloads)]
-        result = run_measure(name, runtime, quick, cpu, tmp,
+        result = run_worker(name, runtime, quick, cpu, tmp,
                              extra + (["--no-verdicts"] if runtime == "pypy" else []))
     else:
-        result = run_measure(name, runtime, quick, cpu, tmp, ["--no-speed"])
+        result = run_worker(name, runtime, quick, cpu, tmp, ["--no-speed"])
         if "failed" not in result and "unavailable" not in result:
             result["speed"] = {}
             for w in workloads:
-                one = run_measure(name, runtime, quick, cpu, tmp,
+                one = run_worker(name, runtime, quick, cpu, tmp,
                                   ["--no-verdicts", "--workloads", w])
                 if "failed" in one:
-                    result["speed"][w] = {"error": "measure.py failed: " + one["failed"]}
+                    result["speed"][w] = {"error": "worker.py failed: " + one["failed"]}
                 else:
                     result["speed"].update(one.get("speed", {}))
     result.update(parser=name, runtime=runtime, wall_s=round(time.monotonic() - start, 1))
@@ -170,7 +157,7 @@ def main():
     json_path = os.path.join(out_dir, "parsers.json")
     if args.report_only:
         with open(json_path) as f:
-            report.write(json.load(f), out_dir, readme)
+            writeup.write(json.load(f), out_dir, readme)
         return
 
     all_drivers = drivers.drivers()
@@ -205,13 +192,13 @@ def main():
                     f"{result.get('wall_s')} s"
                 print(f"parsers: {name} on {runtime}: {state}", flush=True)
                 doc["python"].append(result)
-    doc["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    doc["machine"]["load_average_at_end"] = stats.load_average()
     doc["elapsed_s"] = round(time.monotonic() - started, 1)
     os.makedirs(out_dir, exist_ok=True)
     with open(json_path, "w") as f:
         json.dump(doc, f, indent=1)
-    report.write(doc, out_dir, readme)
-    print(report.console(doc))
+    writeup.write(doc, out_dir, readme)
+    print(writeup.console(doc))
     print(f"parsers: {json_path}, PARSERS.md and charts in {out_dir} ({doc['elapsed_s']} s)")
 
 

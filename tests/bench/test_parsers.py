@@ -20,11 +20,21 @@ import classes  # noqa: E402
 import compare  # noqa: E402
 import corpus  # noqa: E402
 import drivers  # noqa: E402
-import measure  # noqa: E402
+import worker  # noqa: E402
 
 CASES = os.path.join(ROOT, "tests", "parser", "cases")
 REQUESTS = os.path.join(ROOT, "bench", "requests")
 PARSERS_C = os.path.join(ROOT, os.environ.get("ANVIL_BUILD_DIR", "build"), "bin", "parsers_c")
+
+
+def _load(name):
+    """A bench/parsers module under its own name (bench/apps has a run.py too)."""
+    import importlib.util
+    path = os.path.join(ROOT, "bench", "parsers", name + ".py")
+    spec = importlib.util.spec_from_file_location("parsers_" + name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def request(name):
@@ -204,7 +214,7 @@ def test_a_parser_that_loops_is_stopped_as_a_hang():
             while True:
                 pass
 
-    result = measure.verdicts_of(Loops(), [c for c in corpus.load(CASES)
+    result = worker.verdicts_of(Loops(), [c for c in corpus.load(CASES)
                                            if c.name == "get_minimal"], hang_cpu_s=0.05)
     assert result["get_minimal"]["end"] == "hang"
 
@@ -216,27 +226,27 @@ def test_a_driver_failure_is_shown_not_hidden():
         def run(self, data):
             raise KeyError("oops")
 
-    result = measure.verdicts_of(Broken(), [c for c in corpus.load(CASES)
+    result = worker.verdicts_of(Broken(), [c for c in corpus.load(CASES)
                                             if c.name == "get_minimal"])
     assert result["get_minimal"]["end"] == "driver-error"
     assert "KeyError" in result["get_minimal"]["detail"]
 
 
-# --- measure.py --------------------------------------------------------------------
+# --- worker.py ---------------------------------------------------------------------
 
-def test_measure_runs_and_warmup():
+def test_worker_measure_runs_and_warmup():
     calls = []
-    m = measure.measure(lambda data: calls.append(data), b"x", run_s=0.002, cap_s=0.05)
-    assert len(m["runs_ns"]) == measure.RUNS
+    m = worker.measure(lambda data: calls.append(data), b"x", run_s=0.002, cap_s=0.05)
+    assert len(m["runs_ns"]) == worker.RUNS
     assert m["min_ns"] <= m["median_ns"] <= m["max_ns"]
     assert m["warmup"]["batches"] >= 1 and m["iterations"] >= 1
     assert set(calls) == {b"x"}
 
 
-def test_measure_writes_one_parser(tmp_path):
+def test_worker_writes_one_parser(tmp_path):
     out = tmp_path / "h11.json"
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "parsers", "measure.py"),
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "parsers", "worker.py"),
                     "--parser", "h11", "--requests", REQUESTS, "--cases", CASES,
                     "--json", str(out), "--quick", "--no-speed"], check=True, env=env,
                    timeout=300)
@@ -247,8 +257,8 @@ def test_measure_writes_one_parser(tmp_path):
     assert result["verdicts"]["content_length_body"]["messages"][0]["body"] == "hello"
 
 
-def test_measure_rejects_an_unknown_parser(tmp_path):
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "parsers", "measure.py"),
+def test_worker_rejects_an_unknown_parser(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "parsers", "worker.py"),
                            "--parser", "nope", "--requests", REQUESTS, "--cases", CASES,
                            "--json", str(tmp_path / "x.json")], capture_output=True, text=True,
                           timeout=60)
@@ -309,17 +319,17 @@ def test_parsers_c_lists_every_anvil_kind():
     assert names == ["llhttp"] + [f"anvil-{k}" for k in kinds]
 
 
-# --- report.py ---------------------------------------------------------------------
+# --- writeup.py --------------------------------------------------------------------
 
 def test_report_writes_everything(tmp_path):
     """A small run (one Python parser, quick, and parsers_c when built) through
     the report: PARSERS.md, both charts, and the README section between its marks."""
     pytest.importorskip("matplotlib")
-    import report
-    import run
+    import writeup
+    run = _load("run")
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
     out = tmp_path / "pyparser.json"
-    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "parsers", "measure.py"),
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "parsers", "worker.py"),
                     "--parser", "anvil.pyparser", "--requests", REQUESTS, "--cases", CASES,
                     "--json", str(out), "--quick", "--workloads", "chrome-2013,ab"],
                    check=True, env=env, timeout=300)
@@ -332,8 +342,8 @@ def test_report_writes_everything(tmp_path):
            "c": run.run_c(os.path.dirname(os.path.dirname(PARSERS_C)), True, None,
                           str(tmp_path))}
     readme = tmp_path / "README.md"
-    readme.write_text(f"before\n{report.MARK[0]}\nstale section\n{report.MARK[1]}\nafter\n")
-    report.write(doc, str(tmp_path), str(readme))
+    readme.write_text(f"before\n{writeup.MARK[0]}\nstale section\n{writeup.MARK[1]}\nafter\n")
+    writeup.write(doc, str(tmp_path), str(readme))
     text = (tmp_path / "PARSERS.md").read_text()
     assert "anvil.pyparser (pure Python)" in text and "## The strictness matrix" in text
     assert (tmp_path / "parsers-speed.png").stat().st_size > 0

@@ -4,16 +4,16 @@ runs it in a fresh process for each parser, runtime and request file (a JIT
 trace specialised to one request's shape is not carried into the next), and
 once more for the verdicts.
 
-    python measure.py --parser NAME --requests DIR --cases DIR --json FILE
-                      [--workloads NAME,...] [--quick] [--no-speed] [--no-verdicts]
+    python worker.py --parser NAME --requests DIR --cases DIR --json FILE
+                     [--workloads NAME,...] [--quick] [--no-speed] [--no-verdicts]
 
 Timing (the report states it): CPU time of this thread (time.thread_time_ns),
-over batches of calls to the driver's one(); the batch size is calibrated to
-about RUN_S seconds. Warm-up: batches until the last three agree within 5%
-((max - min) / min), at least three batches, at most WARMUP_CAP_S seconds of
-CPU (then it is recorded as not stable); the batch size is calibrated again
-after it (a JIT makes the calls faster). Then RUNS batches, each one run;
-the figure is their median with min and max.
+over batches of calls to the driver's one(); a batch is calibrated to about
+RUN_S seconds, and again after every warm-up batch (a JIT makes the calls
+faster). Warm-up: bench/measure's one rule (batches until the last two agree
+within 5%, at least two), up to WARMUP_CAP_S seconds' worth of batches (then
+it is recorded as not settled). Then RUNS batches, each one run; the figure
+is their median with min and max.
 """
 
 import argparse
@@ -25,12 +25,13 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))  # bench/: the measurement library
 
 import corpus  # noqa: E402
 import drivers  # noqa: E402
+from measure import stats, warmup  # noqa: E402
 
 RUNS = 5
-STABLE_SPREAD = 0.05
 HANG_CPU_S = 1.0
 # (run seconds, warm-up cap seconds on CPython, on PyPy, hang limit seconds)
 # for full and quick runs.
@@ -57,31 +58,24 @@ def measure(fn, data, run_s, cap_s):
     while ns * n < run_s * 0.25e9:
         n *= 2
         ns = _batch(fn, data, n)
-    n = _count_for(ns, run_s)
-    # Warm up until three batches in a row agree.
-    history = []
-    spent = 0.0
-    stable = False
-    while spent < cap_s:
-        ns = _batch(fn, data, n)
-        spent += ns * n / 1e9
-        history.append(ns)
-        last = history[-3:]
-        if len(last) == 3 and (max(last) - min(last)) / min(last) <= STABLE_SPREAD:
-            stable = True
-            break
-        n = _count_for(ns, run_s)
-    n = _count_for(history[-1], run_s)
-    runs = [_batch(fn, data, n) for _ in range(RUNS)]
-    ordered = sorted(runs)
+    state = {"n": _count_for(ns, run_s), "cpu_s": 0.0}
+
+    def run_slice():  # one warm-up batch, in µs per call (the rule's unit)
+        ns = _batch(fn, data, state["n"])
+        state["cpu_s"] += ns * state["n"] / 1e9
+        state["n"] = _count_for(ns, run_s)
+        return ns / 1000
+
+    warm = warmup.warm_up(run_slice, max_slices=max(2, round(cap_s / run_s)))
+    runs = [_batch(fn, data, state["n"]) for _ in range(RUNS)]
+    figures = stats.summarize(runs, digits=1)
     return {
         "runs_ns": [round(x, 1) for x in runs],
-        "median_ns": round(ordered[len(ordered) // 2], 1),
-        "min_ns": round(ordered[0], 1),
-        "max_ns": round(ordered[-1], 1),
-        "iterations": n,
-        "warmup": {"batches": len(history), "cpu_s": round(spent, 3), "stable": stable,
-                   "last_ns": [round(x, 1) for x in history[-3:]]},
+        "median_ns": figures["median"], "min_ns": figures["min"], "max_ns": figures["max"],
+        "iterations": state["n"],
+        "warmup": {"batches": len(warm["slices"]), "cpu_s": round(state["cpu_s"], 3),
+                   "stable": warm["settled"],
+                   "last_ns": [round(x["cpu_us"] * 1000, 1) for x in warm["slices"][-2:]]},
     }
 
 
@@ -162,7 +156,7 @@ def main():
 
     by_name = {d.name: d for d in drivers.drivers()}
     if args.parser not in by_name:
-        sys.exit(f"measure.py: unknown parser {args.parser} (known: {', '.join(by_name)})")
+        sys.exit(f"worker.py: unknown parser {args.parser} (known: {', '.join(by_name)})")
     driver = by_name[args.parser]
     runtime = drivers.runtime()
     run_s, cap_cpython, cap_pypy, hang_s = SETTINGS["quick" if args.quick else "full"]
@@ -175,7 +169,8 @@ def main():
         result["unavailable"] = f"ImportError: {e}"
     else:
         result["timing"] = {"clock": "time.thread_time_ns", "runs": RUNS, "run_s": run_s,
-                            "warmup_cap_s": cap_s, "stable_spread": STABLE_SPREAD,
+                            "warmup_cap_s": cap_s, "stable_spread": warmup.DEFAULT_TOLERANCE,
+                            "warmup_rule": "measure.warmup",
                             "hang_cpu_s": hang_s}
         if not args.no_speed:
             only = args.workloads.split(",") if args.workloads else None

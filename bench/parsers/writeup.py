@@ -341,6 +341,10 @@ def header_lines(res):
     timing = next((r["timing"] for r in doc["python"] if "timing" in r), None)
     caps = {r["runtime"]: r["timing"]["warmup_cap_s"] for r in doc["python"] if "timing" in r}
     if timing:
+        # The rule changed from three batches ((max - min) / min) to bench/measure's
+        # two (of the smaller); a parsers.json says which one it ran with.
+        two = timing.get("warmup_rule") == "measure.warmup"
+        rule, least = ("two agree", "two") if two else ("three agree ((max − min) / min)", "three")
         fresh = ("Each parser runs in a fresh interpreter per runtime (a quick run times its "
                  "request files in that one process)." if doc.get("quick") else
                  "Each parser runs in a fresh interpreter for each request file (a JIT trace "
@@ -349,10 +353,10 @@ def header_lines(res):
             f"ns per request: CPU time of the measuring thread (`{timing['clock']}`; "
             f"`CLOCK_THREAD_CPUTIME_ID` in parsers_c), the median of {timing['runs']} runs of "
             f"about {timing['run_s']} s each, (min–max). {fresh} Warm-up, on both runtimes: "
-            f"batches of calls until the last three agree within "
-            f"{timing['stable_spread']:.0%} ((max − min) / min), at least three, at most "
-            f"{caps.get('cpython', '?')} s of CPU on CPython and {caps.get('pypy', '?')} s on "
-            f"PyPy (the JIT's warm-up); the batch size is calibrated again after it.")
+            f"batches of calls until the last {rule} within {timing['stable_spread']:.0%}, "
+            f"at least {least}, up to {caps.get('cpython', '?')} s of batches on CPython and "
+            f"{caps.get('pypy', '?')} s on PyPy (the JIT's warm-up); the batch size is "
+            f"calibrated again after each.")
     return lines
 
 
