@@ -2,10 +2,10 @@
 
 pyproject.toml holds the metadata; this file only adds the extension: one
 CMake configure with -DANVIL_PYEXT_ONLY=ON (the parser, the server core and
-_core, nothing else) for sys.executable, in setuptools' own temporary build
-folder (build-pip/, apart from `make build`'s build/), then the built module
-is copied where setuptools expects it (the wheel, or python/anvil/ for an
-editable install).
+_core, nothing else) for sys.executable, in build-pip/cmake-TAG/ (apart from
+`make build`'s build/; TAG is the interpreter's, cpython-311 or pypy39), then
+the built module is copied where setuptools expects it (the wheel, or
+python/anvil/ for an editable install).
 """
 
 import os
@@ -25,7 +25,9 @@ class CMakeBuild(build_ext):
         if cmake is None:
             sys.exit("anvil: cmake is needed to build _core (Debian: apt-get install cmake)")
         target = os.path.abspath(self.get_ext_fullpath(ext.name))
-        tree = os.path.abspath(os.path.join(self.build_temp, "cmake"))
+        # One CMake tree per interpreter, at a fixed place: a regular and an
+        # editable install (whose build_temp is new each time) share it.
+        tree = os.path.join(ROOT, "build-pip", f"cmake-{sys.implementation.cache_tag}")
         out_dir = os.path.join(tree, "out")
         jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL") or str(os.cpu_count() or 1)
         subprocess.check_call([
