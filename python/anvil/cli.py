@@ -119,8 +119,9 @@ def version_text(core):
 
 
 def wsgi_path():
-    """The way into Python this interpreter serves with, and why (see README:
-    python/src/wsgi_pyside.cpp's python_side_from_env() decides the same)."""
+    """The way into Python this interpreter serves with, and why. The server
+    decides it in python_side_from_env() (python/src/wsgi_pyside.cpp); this
+    says the same for --version, without starting one."""
     forced = os.environ.get("ANVIL_WSGI_PATH", "")
     if forced in ("python", "capi"):
         return f"{forced} (ANVIL_WSGI_PATH)"
