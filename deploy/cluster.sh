@@ -53,7 +53,9 @@ fail() {
   exit 1
 }
 
-[[ "$N" =~ ^[0-9]+$ ]] && ((N >= 2 && N <= 60)) || fail "N must be 2 to 60, not '$N'"
+if ! [[ "$N" =~ ^[0-9]+$ ]] || ((N < 2 || N > 60)); then
+  fail "N must be 2 to 60, not '$N'"
+fi
 [[ $(id -u) -eq 0 ]] || skip "needs root to create network namespaces (ip netns, veth)"
 [[ -x "$NGINX" ]] || skip "no nginx at $NGINX (Debian: nginx-light, make deps)"
 [[ -x "$HAMMER" ]] || fail "no hammer at $HAMMER (make build)"
@@ -98,8 +100,8 @@ trap 'exit 130' INT TERM
 # Every process in a host's namespace is one this script started there.
 kill_host() {
   local pids
-  pids=$(ip netns pids "$1" 2>/dev/null || true)
-  [[ -n "$pids" ]] && kill -KILL $pids 2>/dev/null
+  mapfile -t pids < <(ip netns pids "$1" 2>/dev/null || true)
+  ((${#pids[@]} > 0)) && kill -KILL "${pids[@]}" 2>/dev/null
   for _ in $(seq 100); do
     [[ -z "$(ip netns pids "$1" 2>/dev/null)" ]] && return 0
     sleep 0.05
@@ -234,8 +236,8 @@ NET=$(pick_subnet)
 declare -a HOST_NS HOST_ADDR
 ADDR_MAP=""
 for ((i = 1; i <= N; i++)); do
-  HOST_NS[$i]="${NS_PREFIX}$$-$i"
-  HOST_ADDR[$i]="$NET.$((4 * i + 2))"
+  HOST_NS[i]="${NS_PREFIX}$$-$i"
+  HOST_ADDR[i]="$NET.$((4 * i + 2))"
   ADDR_MAP+="${HOST_ADDR[$i]}:$PORT_IN_HOST ${HOST_NS[$i]} "
   make_host "$i" "${HOST_NS[$i]}" "$NET"
 done

@@ -25,7 +25,8 @@ INSTALL_TIMEOUT=1200
 unset PYTHONPATH
 
 TMPS=()
-trap 'for d in "${TMPS[@]}"; do rm -rf "$d"; done' EXIT
+remove_tmps() { ((${#TMPS[@]} == 0)) || rm -rf "${TMPS[@]}"; }
+trap remove_tmps EXIT
 
 say() { echo "test-install: $*"; }
 fail() {
@@ -56,7 +57,7 @@ pip_install() {
 check_version() {
   local anvil=$1 interp=$2 out
   out=$("$anvil" --version) || fail "$anvil --version exited $?"
-  echo "$out" | sed 's/^/    /'
+  printf '    %s\n' "${out//$'\n'/$'\n'    }"
   grep -q "^anvil [0-9]" <<<"$out" || fail "--version: no 'anvil X.Y.Z' line"
   grep -q "^interpreter: .*($interp)" <<<"$out" || fail "--version: interpreter is not $interp"
   grep -q "^parsers: llhttp, fast$" <<<"$out" || fail "--version: parsers are not llhttp, fast"
