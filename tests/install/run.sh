@@ -27,6 +27,7 @@ unset PYTHONPATH
 TMPS=()
 remove_tmps() { ((${#TMPS[@]} == 0)) || rm -rf "${TMPS[@]}"; }
 trap remove_tmps EXIT
+trap 'exit 130' INT TERM
 
 say() { echo "test-install: $*"; }
 fail() {
