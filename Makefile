@@ -15,9 +15,11 @@ export PYTHONPATH := $(CURDIR)/python
 DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
 	libboost1.81-dev node-llhttp pybind11-dev python3-dev pypy3 pypy3-dev \
 	libgtest-dev libbenchmark-dev liburing-dev python3-pytest \
-	python3-flask python3-falcon python3-bottle
-# Peers the benchmarks and the survey compare against.
-BENCH_DEPS := wrk apache2-utils nginx-light uwsgi uwsgi-plugin-python3 python3-django \
+	python3-pip python3-setuptools python3-wheel python3-venv pypy3-venv \
+	python3-flask python3-falcon python3-bottle nginx-light iproute2
+# Peers the benchmarks and the survey compare against (and nginx-light, in
+# DEPS for make cluster).
+BENCH_DEPS := wrk apache2-utils uwsgi uwsgi-plugin-python3 python3-django \
 	python3-cheroot python3-tornado python3-eventlet python3-twisted python3-gevent \
 	gunicorn python3-waitress python3-matplotlib python3-locust procps util-linux
 # The parsers of the surveyed servers, for the parser shoot-out (make parsers).
@@ -26,8 +28,8 @@ PARSERS_DEPS := python3-gunicorn python3-waitress python3-tornado python3-twiste
 	python3-matplotlib util-linux
 
 .PHONY: all deps bench-deps build build-pypy test test-unit test-asan test-fuzz \
-	test-python test-bench demo bench fuzz survey apps parsers parsers-deps format format-check \
-	clean
+	test-python test-bench test-install test-cluster cluster demo bench fuzz survey apps \
+	parsers parsers-deps format format-check clean
 
 all: build
 
@@ -50,7 +52,8 @@ build-pypy:
 	cmake --build $(BUILD_PYPY) -j$(JOBS) --target _core
 
 test: build
-	$(MAKE) --no-print-directory format-check test-unit test-python test-asan test-fuzz
+	$(MAKE) --no-print-directory format-check test-unit test-python test-install test-cluster \
+		test-bench test-asan test-fuzz
 
 test-unit:
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -74,6 +77,24 @@ test-python: build
 	@echo "test-python: again with each interpreter on its other WSGI path (ANVIL_WSGI_PATH)"
 	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
 	ANVIL_WSGI_PATH=capi ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
+
+# pip install, offline, into a fresh venv per interpreter (a copy of the
+# checkout, built in a temporary folder), then the installed `anvil` serves an
+# app from the app's own folder; also `pip install -e`.
+test-install: deps
+	tests/install/run.sh $(PYTHON) $(PYPY)
+
+# make cluster, short and with 2 hosts; skipped, with the reason, where network
+# namespaces cannot be made (it needs root).
+test-cluster: build
+	@PYTHON=$(PYTHON) HAMMER=$(BUILD)/bin/hammer N=2 QUICK=1 deploy/cluster.sh; rc=$$?; \
+	if [ $$rc -eq 77 ]; then echo "test-cluster: skipped (the reason is above)"; exit 0; fi; exit $$rc
+
+# CLUSTER_HOSTS anvil hosts in network namespaces behind nginx: every host
+# serves, one is killed and restarted during a run, no GET fails (needs root).
+CLUSTER_HOSTS ?= 3
+cluster: build
+	PYTHON=$(PYTHON) HAMMER=$(BUILD)/bin/hammer N=$(CLUSTER_HOSTS) deploy/cluster.sh
 
 # The benchmarks' own tests: the measurement library (bench/measure), the apps
 # harness (bench/apps), one short end-to-end cell included (about a minute), and
@@ -120,4 +141,5 @@ format-check: deps
 	clang-format-14 --dry-run -Werror $$(git ls-files '*.cpp' '*.hpp' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_PYPY) $(BUILD_ASAN) build-fuzz python/anvil/_core*.so
+	rm -rf $(BUILD) $(BUILD_PYPY) $(BUILD_ASAN) build-fuzz build-pip python/anvil/_core*.so \
+		python/anvil.egg-info

@@ -14,7 +14,8 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "serve", &anvil::python::serve, py::arg("app"),
       "serve(app, **options) -> exit code. Runs the server (forking workers) until it stops; "
-      "options are option_table()'s names; native='hello'|'echo' serves a C++ handler (app=None).");
+      "options are option_table()'s names; native='hello'|'echo' serves a C++ handler (app=None); "
+      "load_app=f (app=None): each worker calls f() after fork to get its app.");
   m.def("option_table", &anvil::python::option_table,
         "[(name, flag, metavar, help, repeatable)] for every server option, as anvil-native has "
         "them.");

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -72,11 +73,16 @@ server::ProcessHooks fork_hooks() {
 int serve(py::object app, const py::kwargs& options) {
   server::ServerConfig config;
   std::string native;
+  py::object load_app;
   for (auto [key, value] : options) {
     const auto name = key.cast<std::string>();
     if (value.is_none()) continue;
     if (name == "native") {
       native = value.cast<std::string>();
+      continue;
+    }
+    if (name == "load_app") {
+      load_app = py::reinterpret_borrow<py::object>(value);
       continue;
     }
     apply_option(config, name, value);
@@ -88,8 +94,12 @@ int serve(py::object app, const py::kwargs& options) {
       throw py::value_error("native: not hello or echo: " + native);
     factory = [native] { return server::make_native_handler(native); };
   } else {
-    if (app.is_none() || PyCallable_Check(app.ptr()) == 0)
+    if (load_app) {
+      if (!app.is_none()) throw py::value_error("give either an app or load_app, not both");
+      if (PyCallable_Check(load_app.ptr()) == 0) throw py::type_error("load_app must be callable");
+    } else if (app.is_none() || PyCallable_Check(app.ptr()) == 0) {
       throw py::type_error("app must be a WSGI callable");
+    }
     WsgiOptions wsgi;
     const std::optional<bool> python_side = python_side_from_env();
     if (!python_side) throw py::value_error("ANVIL_WSGI_PATH: not python or capi");
@@ -98,11 +108,23 @@ int serve(py::object app, const py::kwargs& options) {
     wsgi.multiprocess = config.workers > 1;
     wsgi.join_timeout = config.graceful_timeout + std::chrono::duration<double>(1.0);
     // The handler is made in each worker after fork; it holds Python objects,
-    // so it is made (and later destroyed) with the GIL.
-    auto held = std::make_shared<py::object>(app);
-    factory = [held, wsgi]() -> std::shared_ptr<server::Handler> {
+    // so it is made (and later destroyed) with the GIL. With load_app, each
+    // worker gets its app there (gunicorn without --preload); an error is a
+    // boot failure, which stops the master instead of a restart loop.
+    const bool in_worker = static_cast<bool>(load_app);
+    auto held = std::make_shared<py::object>(in_worker ? load_app : app);
+    factory = [held, wsgi, in_worker]() -> std::shared_ptr<server::Handler> {
       py::gil_scoped_acquire gil;
-      return std::make_shared<WsgiHandler>(*held, wsgi);
+      if (!in_worker) return std::make_shared<WsgiHandler>(*held, wsgi);
+      py::object loaded;
+      try {
+        loaded = (*held)();
+      } catch (py::error_already_set& e) {
+        throw std::runtime_error(std::string("load_app: ") + e.what());
+      }
+      if (PyCallable_Check(loaded.ptr()) == 0)
+        throw std::runtime_error("load_app: did not return a WSGI callable");
+      return std::make_shared<WsgiHandler>(std::move(loaded), wsgi);
     };
     // `held` must be dropped under the GIL too: keep it alive here, where we
     // hold it again after the server stops.

@@ -40,9 +40,12 @@ def wait_exited(pid, timeout=10.0):
 class Server:
     """One `SERVER_PYTHON -m anvil` process and its log (stderr, collected)."""
 
-    def __init__(self, app, *args, binds=("127.0.0.1:0",), env=None, cwd=None):
+    def __init__(self, app, *args, binds=("127.0.0.1:0",), env=None, cwd=None, listeners=None, command=None):
+        """`listeners`: the "listening on" lines to wait for (default: one per
+        bind; a --config file may bind instead). `command`: what to run
+        instead of `SERVER_PYTHON -m anvil`."""
         self.args = list(args)
-        cmd = [SERVER_PYTHON, "-m", "anvil"]
+        cmd = list(command or [SERVER_PYTHON, "-m", "anvil"])
         for b in binds:
             cmd += ["--bind", b]
         cmd += self.args
@@ -57,7 +60,7 @@ class Server:
         self._lines = []
         self._cond = threading.Condition()
         self._closed = False
-        self.urls = self._wait_listening(len(binds))
+        self.urls = self._wait_listening(len(binds) if listeners is None else listeners)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
         self._out_reader = threading.Thread(target=self._drain_stdout, daemon=True)

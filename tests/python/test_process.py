@@ -83,6 +83,7 @@ def test_sigterm_idle_exits_zero(start_server):
 
 def test_threads_serve_concurrently(start_server):
     s = start_server(APP, "--threads", "4")
+    s.worker_pids(1)  # booted: it imports the app after fork, and that is not timed here
     # Two slow requests in one worker at once: with 4 Python threads both
     # run together, so both finish in well under 2 x 2 s.
     results = []
