@@ -40,9 +40,13 @@ def wait_exited(pid, timeout=10.0):
 class Server:
     """One `SERVER_PYTHON -m anvil` process and its log (stderr, collected)."""
 
-    def __init__(self, app, *args, binds=("127.0.0.1:0",), env=None, cwd=None):
+    def __init__(self, app, *args, binds=("127.0.0.1:0",), env=None, cwd=None, listeners=None,
+                 wrapper=(), **popen_kwargs):
+        """listeners: how many "listening on" lines to wait for (default: one per bind);
+        wrapper: a command line that runs the server's ("sh", "-c", ...);
+        popen_kwargs: more for subprocess.Popen (pass_fds, preexec_fn)."""
         self.args = list(args)
-        cmd = [SERVER_PYTHON, "-m", "anvil"]
+        cmd = list(wrapper) + [SERVER_PYTHON, "-m", "anvil"]
         for b in binds:
             cmd += ["--bind", b]
         cmd += self.args
@@ -53,11 +57,11 @@ class Server:
         environ["PYTHONUNBUFFERED"] = "1"
         environ.update(env or {})
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=environ, cwd=cwd or TESTS)
+                                     stderr=subprocess.PIPE, env=environ, cwd=cwd or TESTS, **popen_kwargs)
         self._lines = []
         self._cond = threading.Condition()
         self._closed = False
-        self.urls = self._wait_listening(len(binds))
+        self.urls = self._wait_listening(len(binds) if listeners is None else listeners)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
         self._out_reader = threading.Thread(target=self._drain_stdout, daemon=True)
