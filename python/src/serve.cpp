@@ -68,6 +68,23 @@ server::ProcessHooks fork_hooks() {
   return h;
 }
 
+// server::serve() takes systemd's LISTEN_* variables out of the C environment;
+// take them here first, so that os.environ (which the app and its children
+// see) loses them too.
+void take_systemd_listeners(server::ServerConfig& config) {
+  std::vector<server::Bind> binds;
+  try {
+    binds = server::take_systemd_listeners();
+  } catch (const std::system_error& e) {
+    raise_os_error(e);
+  }
+  py::object environ = py::module_::import("os").attr("environ");
+  for (const char* name : {"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"}) {
+    environ.attr("pop")(name, py::none());
+  }
+  for (auto& b : binds) config.binds.push_back(std::move(b));
+}
+
 }  // namespace
 
 int serve(py::object app, const py::kwargs& options) {
@@ -87,6 +104,7 @@ int serve(py::object app, const py::kwargs& options) {
     }
     apply_option(config, name, value);
   }
+  take_systemd_listeners(config);
   server::HandlerFactory factory;
   if (!native.empty()) {
     if (!app.is_none()) throw py::value_error("give either an app or native, not both");

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <string>
 
+#include "access_format.hpp"
 #include "anvil/server/server.hpp"
 
 namespace anvil::server {
@@ -13,7 +14,8 @@ namespace {
 
 constexpr OptionSpec kOptions[] = {
     {"bind", "--bind", "ADDRESS",
-     "listen on HOST:PORT, [IPV6]:PORT, :PORT or unix:PATH (repeatable; default 127.0.0.1:8000)",
+     "listen on HOST:PORT, [IPV6]:PORT, :PORT, unix:PATH or fd://N (an inherited listening "
+     "socket) (repeatable; default 127.0.0.1:8000, or systemd's LISTEN_FDS sockets)",
      true},
     {"workers", "--workers", "N",
      "worker processes forked by the master (default 1; 0: no master)"},
@@ -27,6 +29,13 @@ constexpr OptionSpec kOptions[] = {
      "408 when a request was started"},
     {"graceful_timeout", "--graceful-timeout", "SECONDS",
      "on SIGTERM/SIGINT, how long requests in flight may still run (default 30)"},
+    {"worker_timeout", "--worker-timeout", "SECONDS",
+     "kill and replace a worker whose event loop has not run for this long, e.g. an app spinning "
+     "with the GIL held (default 30; 0: off; gunicorn's --timeout)"},
+    {"max_requests", "--max-requests", "N",
+     "replace a worker gracefully once it has served N requests (default 0: never)"},
+    {"max_requests_jitter", "--max-requests-jitter", "N",
+     "add a random 0..N, drawn per worker, to --max-requests (default 0)"},
     {"limit_request_line", "--limit-request-line", "BYTES",
      "request line limit, 414 (default 8192)"},
     {"limit_request_fields", "--limit-request-fields", "N",
@@ -36,8 +45,12 @@ constexpr OptionSpec kOptions[] = {
     {"max_body_size", "--max-body-size", "BYTES", "request body limit, 413 (default 1073741824)"},
     {"max_connections", "--max-connections", "N", "open connections per worker (default 1000)"},
     {"max_pipeline", "--max-pipeline", "N", "pipelined requests answered per batch (default 16)"},
-    {"access_log", "--access-log", "FILE|-",
-     "Apache combined access log; - is stdout (default off)"},
+    {"access_log", "--access-log", "FILE|-", "access log file; - is stdout (default off)"},
+    {"access_log_format", "--access-log-format", "FORMAT",
+     "access log line with gunicorn's atoms, h l u t r s b f a D ... written as in gunicorn "
+     "(default: Apache combined)"},
+    {"error_log", "--error-log", "FILE|-",
+     "where the server's log lines and the rest of stderr go; - is stderr (default -)"},
     {"log_level", "--log-level", "LEVEL", "debug|info|warning|error|critical (default info)"},
     {"stats", "--stats", "", "on exit, print the mean time per request in each stage"},
 };
@@ -128,6 +141,7 @@ std::string_view name_of(LogLevel level) noexcept {
 }
 
 std::string Bind::to_string() const {
+  if (kind == Kind::fd) return "fd://" + std::to_string(fd);
   if (kind == Kind::unix_socket) return "unix:" + path;
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return h + ":" + std::to_string(port);
@@ -140,6 +154,13 @@ std::string BoundAddress::url() const {
 
 std::optional<Bind> parse_bind(std::string_view text) {
   Bind b;
+  if (text.starts_with("fd://")) {
+    auto fd = parse_int<int>(text.substr(5));
+    if (!fd || *fd < 0) return std::nullopt;
+    b.kind = Bind::Kind::fd;
+    b.fd = *fd;
+    return b;
+  }
   if (text.starts_with("unix:")) {
     b.kind = Bind::Kind::unix_socket;
     b.path.assign(text.substr(5));
@@ -203,7 +224,10 @@ std::optional<std::string> set_option(ServerConfig& c, std::string_view raw_name
 
   if (name == "bind") {
     auto b = parse_bind(value);
-    if (!b) return error(flag, "not HOST:PORT, [IPV6]:PORT or unix:PATH", value);
+    if (!b) return error(flag, "not HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N", value);
+    if (b->kind == Bind::Kind::fd) {
+      if (auto e = check_listening_socket(b->fd)) return error(flag, *e, value);
+    }
     c.binds.push_back(*b);
     return std::nullopt;
   }
@@ -225,6 +249,9 @@ std::optional<std::string> set_option(ServerConfig& c, std::string_view raw_name
     return std::nullopt;
   }
   if (name == "graceful_timeout") return seconds(c.graceful_timeout);
+  if (name == "worker_timeout") return seconds(c.worker_timeout);
+  if (name == "max_requests") return positive(c.max_requests, std::uint64_t{0});
+  if (name == "max_requests_jitter") return positive(c.max_requests_jitter, std::uint64_t{0});
   if (name == "limit_request_line") return positive(c.limits.request_line, std::size_t{1});
   if (name == "limit_request_fields") return positive(c.limits.fields, std::size_t{1});
   if (name == "limit_request_field_size") return positive(c.limits.header_bytes, std::size_t{1});
@@ -233,6 +260,16 @@ std::optional<std::string> set_option(ServerConfig& c, std::string_view raw_name
   if (name == "max_pipeline") return positive(c.max_pipeline, 1);
   if (name == "access_log") {
     c.access_log.assign(value);
+    return std::nullopt;
+  }
+  if (name == "access_log_format") {
+    if (auto e = AccessFormat::compile(value).error) return error(flag, *e, value);
+    c.access_log_format.assign(value);
+    return std::nullopt;
+  }
+  if (name == "error_log") {
+    if (value.empty()) return error(flag, "not a file or -", "''");
+    c.error_log.assign(value);
     return std::nullopt;
   }
   if (name == "log_level") {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <ctime>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,10 +30,18 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 class Connection;
+class AccessLog;
+
+// Ignores SIGPIPE, once per process (every Server and serve() call it).
+void ignore_sigpipe();
 
 // Binds and listens (non-blocking, close-on-exec); fills in the real port.
-// Throws std::system_error.
+// A Kind::fd bind is adopted instead. Throws std::system_error.
 int open_listener(Bind& bind, int backlog, std::chrono::seconds defer_accept);
+// Checks an inherited listener (Bind::Kind::fd), makes it non-blocking and
+// close-on-exec, and sets bind to its address (tcp or unix_socket); returns
+// bind.fd. Throws std::system_error (inherited.cpp).
+int adopt_listener(Bind& bind);
 
 // "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 §5.6.7), re-formatted only when
 // the second changes.
@@ -105,7 +114,12 @@ class Server::Impl {
     stage_ns_[static_cast<std::size_t>(s)].fetch_add(static_cast<std::uint64_t>(t.count()),
                                                      std::memory_order_relaxed);
   }
-  void count_request() noexcept { requests_.fetch_add(1, std::memory_order_relaxed); }
+  void count_request() noexcept {
+    if (requests_.fetch_add(1, std::memory_order_relaxed) + 1 == request_limit_) request_hook_();
+  }
+  // --max-requests (the process model's): hook runs once, inline on the loop
+  // thread, when the limit-th request has been counted. It must not throw.
+  void on_request_limit(std::uint64_t limit, std::function<void()> hook);
   StatsSnapshot stats() const;
 
   const ServerConfig config;
@@ -135,11 +149,11 @@ class Server::Impl {
   bool draining_ = false;
   bool stopping_ = false;
   Clock::duration tick_period_;
-  int access_fd_ = -1;
-  bool own_access_fd_ = false;
+  std::unique_ptr<AccessLog> access_log_;  // null: no access log
   std::array<std::atomic<std::uint64_t>, kStageCount> stage_ns_{};
   std::atomic<std::uint64_t> requests_{0};
-  std::string log_line_;
+  std::uint64_t request_limit_ = 0;  // 0: none
+  std::function<void()> request_hook_;
 
  public:
   // Declared last so it is destroyed first: handlers still queued in it own

@@ -13,10 +13,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <system_error>
 
 #include <boost/asio/post.hpp>
 
+#include "access_log.hpp"
 #include "connection.hpp"
 #include "impl.hpp"
 
@@ -41,40 +43,12 @@ constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-// Access-log fields are quoted; keep a quote, backslash or control byte from
-// forging log lines (as Apache's mod_log_config escapes them).
-void append_escaped(std::string& out, std::string_view v) {
-  for (unsigned char c : v) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-}
-
-std::string_view find_field(const parser::Message& m, std::string_view name) {
-  for (const auto& f : m.fields) {
-    if (f.name.size() != name.size()) continue;
-    bool same = true;
-    for (std::size_t i = 0; i < name.size() && same; ++i) {
-      same = (f.name[i] | 0x20) == name[i];
-    }
-    if (same) return f.value;
-  }
-  return {};
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------
 
 int open_listener(Bind& bind, int backlog, std::chrono::seconds defer_accept) {
+  if (bind.kind == Bind::Kind::fd) return adopt_listener(bind);
   const std::string what = "bind " + bind.to_string();
   if (bind.kind == Bind::Kind::unix_socket) {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -143,6 +117,15 @@ int open_listener(Bind& bind, int backlog, std::chrono::seconds defer_accept) {
   return fd;
 }
 
+void ignore_sigpipe() {
+  // A write to a closed socket must be an EPIPE error, not the end of the
+  // process: writev and sendfile take no MSG_NOSIGNAL. (CPython ignores
+  // SIGPIPE at start-up for the same reason.) The disposition belongs to the
+  // process, not to a Server: set it once.
+  static std::once_flag once;
+  std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
+
 std::string_view DateCache::get() noexcept {
   const std::time_t now = std::time(nullptr);
   if (now != second_) {
@@ -179,10 +162,7 @@ std::string_view DateCache::log_time() noexcept {
 Server::Impl::Impl(const ServerConfig& c, std::shared_ptr<Handler> h)
     : config(c), handler(std::move(h)) {
   if (!handler) throw std::invalid_argument("anvil: no handler");
-  // A write to a closed socket must be an EPIPE error, not the end of the
-  // process: writev and sendfile take no MSG_NOSIGNAL. (CPython ignores
-  // SIGPIPE at start-up for the same reason.)
-  std::signal(SIGPIPE, SIG_IGN);
+  ignore_sigpipe();
   if (config.binds.empty()) const_cast<ServerConfig&>(config).binds.push_back(Bind{});
   // The tick checks deadlines: a quarter of the shortest timeout, at most 1 s.
   Seconds shortest = std::min({config.header_timeout, config.body_timeout, config.write_timeout});
@@ -190,12 +170,9 @@ Server::Impl::Impl(const ServerConfig& c, std::shared_ptr<Handler> h)
   tick_period_ = std::clamp(std::chrono::duration_cast<Clock::duration>(shortest / 4),
                             Clock::duration(std::chrono::milliseconds(10)),
                             Clock::duration(std::chrono::seconds(1)));
-  if (config.access_log == "-") {
-    access_fd_ = STDOUT_FILENO;
-  } else if (!config.access_log.empty()) {
-    access_fd_ = ::open(config.access_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (access_fd_ < 0) throw_errno("open access log " + config.access_log);
-    own_access_fd_ = true;
+  if (!config.access_log.empty()) {
+    access_log_ = std::make_unique<AccessLog>(config, date);
+    if (access_log_->needs_time()) handler = time_requests(std::move(handler), *access_log_);
   }
 }
 
@@ -220,7 +197,6 @@ Server::Impl::~Impl() {
   // The descriptors belong to io's services, which go before the members
   // declared ahead of io: release them now.
   listeners.clear();
-  if (own_access_fd_) ::close(access_fd_);
 }
 
 void Server::Impl::bind_all() {
@@ -298,6 +274,7 @@ void Server::Impl::unlink(Connection* c) noexcept {
   if (head_ == c) head_ = c->next;
   c->linked = false;
   connections.fetch_sub(1, std::memory_order_relaxed);
+  if (access_log_) access_log_->forget(c);
   if (accepting_paused_ && !backoff_pending_ && !draining_ &&
       connections.load(std::memory_order_relaxed) <
           static_cast<std::size_t>(config.max_connections)) {
@@ -449,39 +426,12 @@ void Server::Impl::maybe_finish_stop() {
 }
 
 void Server::Impl::log_access(const Connection& c, int status, std::uint64_t bytes) {
-  if (access_fd_ < 0) return;
-  // Apache combined: %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"
-  const auto& m = c.request();
-  std::string& line = log_line_;
-  line.clear();
-  if (c.unix_socket()) {
-    line += "-";
-  } else {
-    line += c.remote_address();
-  }
-  line += " - - ";
-  line += date.log_time();
-  line += " \"";
-  append_escaped(line, m.method);
-  line += ' ';
-  append_escaped(line, m.target);
-  line += " HTTP/";
-  line += static_cast<char>('0' + m.version_major);
-  line += '.';
-  line += static_cast<char>('0' + m.version_minor);
-  line += "\" ";
-  line += std::to_string(status);
-  line += ' ';
-  line += bytes ? std::to_string(bytes) : std::string("-");
-  line += " \"";
-  const auto referer = find_field(m, "referer");
-  append_escaped(line, referer.empty() ? "-" : referer);
-  line += "\" \"";
-  const auto agent = find_field(m, "user-agent");
-  append_escaped(line, agent.empty() ? "-" : agent);
-  line += "\"\n";
-  // One write per line with O_APPEND: lines of several workers never mix.
-  [[maybe_unused]] const ssize_t n = ::write(access_fd_, line.data(), line.size());
+  if (access_log_) access_log_->write(c, status, bytes);
+}
+
+void Server::Impl::on_request_limit(std::uint64_t limit, std::function<void()> hook) {
+  request_limit_ = limit;
+  request_hook_ = std::move(hook);
 }
 
 StatsSnapshot Server::Impl::stats() const {

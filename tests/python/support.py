@@ -40,12 +40,15 @@ def wait_exited(pid, timeout=10.0):
 class Server:
     """One `SERVER_PYTHON -m anvil` process and its log (stderr, collected)."""
 
-    def __init__(self, app, *args, binds=("127.0.0.1:0",), env=None, cwd=None, listeners=None, command=None):
-        """`listeners`: the "listening on" lines to wait for (default: one per
-        bind; a --config file may bind instead). `command`: what to run
-        instead of `SERVER_PYTHON -m anvil`."""
+    def __init__(self, app, *args, binds=("127.0.0.1:0",), env=None, cwd=None, listeners=None,
+                 command=None, wrapper=(), **popen_kwargs):
+        """listeners: how many "listening on" lines to wait for (default: one per
+        bind; a --config file may bind instead); command: what to run instead of
+        `SERVER_PYTHON -m anvil`; wrapper: a command line that runs the server's
+        ("sh", "-c", ...); popen_kwargs: more for subprocess.Popen (pass_fds,
+        preexec_fn)."""
         self.args = list(args)
-        cmd = list(command or [SERVER_PYTHON, "-m", "anvil"])
+        cmd = list(wrapper) + list(command or [SERVER_PYTHON, "-m", "anvil"])
         for b in binds:
             cmd += ["--bind", b]
         cmd += self.args
@@ -56,7 +59,7 @@ class Server:
         environ["PYTHONUNBUFFERED"] = "1"
         environ.update(env or {})
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=environ, cwd=cwd or TESTS)
+                                     stderr=subprocess.PIPE, env=environ, cwd=cwd or TESTS, **popen_kwargs)
         self._lines = []
         self._cond = threading.Condition()
         self._closed = False

@@ -1,12 +1,19 @@
 """The process model through `python -m anvil`: pre-forked workers, restart of
-a dead worker, graceful SIGTERM, --threads."""
+a dead worker, graceful SIGTERM, --threads, --worker-timeout, --max-requests,
+inherited listeners (--bind fd://N, systemd), the open file limit."""
 
+import json
 import os
+import resource
 import signal
+import socket
+import subprocess
 import threading
 import time
 
-from support import Reader, get, wait_exited
+import pytest
+
+from support import ROOT, Reader, get, wait_exited
 
 APP = "apps.procs:app"
 
@@ -120,3 +127,139 @@ def test_sighup_replaces_workers(start_server):
     seen = {int(get(s, "/").body) for _ in range(10)}
     assert seen <= set(new)
     assert s.proc.poll() is None
+
+
+def test_worker_timeout_kills_and_replaces_a_spinning_worker(start_server):
+    s = start_server(APP, "--workers", "2", "--worker-timeout", "1")
+    workers = s.worker_pids(2)
+    with s.connect(timeout=20) as spinner:
+        spinner.sendall(b"GET /spin HTTP/1.1\r\nHost: t\r\n\r\n")
+        stuck = int(s.wait_for_log(r"spinning in (\d+)").group(1))
+        assert stuck in workers
+        # While it spins (and after), every request is answered, never by it.
+        answered = []
+        deadline = time.monotonic() + 15
+        while f"worker {stuck} timed out" not in s.log and time.monotonic() < deadline:
+            answered.append(int(get(s, "/").body))
+        assert answered and stuck not in answered
+        line = s.wait_for_log(rf"anvil: worker {stuck} timed out: .*\(--worker-timeout 1\); killing it")
+        assert line
+        # The kill closed the stuck connection.
+        assert Reader(spinner).closed()
+    assert wait_exited(stuck)
+    [new] = set(s.worker_pids(3)) - set(workers)
+    other = (set(workers) - {stuck}).pop()
+    # Both serve (a slow request cannot show it here: it would hold the loop
+    # past the timeout). Which worker accepts is the kernel's choice: bounded tries.
+    assert pids_seen(s, 2, attempts=2000) == {other, new}, s.log
+    assert s.proc.poll() is None
+
+
+def test_worker_timeout_0_is_off(start_server):
+    s = start_server(APP, "--worker-timeout", "0", "--graceful-timeout", "0")
+    s.worker_pids(1)
+    with s.connect(timeout=20) as spinner:
+        spinner.sendall(b"GET /spin HTTP/1.1\r\nHost: t\r\n\r\n")
+        s.wait_for_log(r"spinning in (\d+)")
+        # Nothing kills it: the connection stays open (bounded wait).
+        assert not Reader(spinner).closed(timeout=2.5)
+    assert "timed out" not in s.log
+
+
+HAMMER = os.path.join(ROOT, "build", "bin", "hammer")
+
+
+@pytest.mark.parametrize("mode", [
+    pytest.param("keep-alive", marks=pytest.mark.xfail(
+        reason="issue 8 §5 (the core's drain): a draining worker closes its idle keep-alive "
+               "connections, and a request the client sends at that moment is reset (about 1 in "
+               "200 here); the process model itself loses none, as the --close run shows")),
+    "close",
+])
+def test_max_requests_recycles_workers_without_losing_a_request(start_server, tmp_path, mode):
+    s = start_server(APP, "--workers", "2", "--max-requests", "40", "--max-requests-jitter", "10")
+    s.worker_pids(2)
+    # A fixed rate, so that the run (3 s) outlasts many replacements however
+    # fast the machine is; each worker reaches its limit about every 90 ms.
+    total = 3000
+    out = tmp_path / "hammer.json"
+    args = [HAMMER, "-t", "1", "-c", "4", "--rate", "1000", "--requests", str(total), "--timeout", "10s",
+            "--no-progress", "--json", str(out)]
+    if mode == "close":
+        args.append("--close")
+    subprocess.run(args + [s.url + "/"], check=True, timeout=120, capture_output=True)
+    result = json.loads(out.read_text())
+    recycled = s.log.count("reached --max-requests")
+    started = {int(m.group(1)) for m in s.wait_for_log_count(r"anvil: worker (\d+) started", 2 + recycled)}
+    assert recycled >= 5, s.log
+    assert len(started) >= 2 + recycled
+    assert "died" not in s.log
+    assert result["responses"] == total and result["error_total"] == 0, (result["errors"], recycled)
+
+
+def test_open_file_limit_is_raised_to_the_hard_limit(start_server):
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 256:
+        pytest.skip(f"the hard limit ({hard}) leaves no soft limit to raise")
+    s = start_server(APP, "--log-level", "debug", wrapper=("/bin/sh", "-c", 'ulimit -Sn 256 && exec "$@"', "sh"))
+    [worker] = s.worker_pids(1)
+    s.wait_for_log(rf"open file limit \(RLIMIT_NOFILE\) raised from 256 to {hard}")
+    for pid in (s.proc.pid, worker):
+        with open(f"/proc/{pid}/limits") as f:
+            [line] = [x for x in f if x.startswith("Max open files")]
+        assert line.split()[3:5] == [str(hard), str(hard)], line
+
+
+def listener(family, tmp_path):
+    """A listening socket made here, as a parent process (or systemd) would."""
+    if family == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(tmp_path / "inherited.sock"))
+    else:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    return sock
+
+
+def get_via(family, sock, path):
+    """GET path on a new connection to the inherited listener."""
+    with socket.socket(sock.family, socket.SOCK_STREAM) as c:
+        c.settimeout(10)
+        c.connect(sock.getsockname())
+        c.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        return Reader(c).response()
+
+
+@pytest.mark.parametrize("family", ["tcp", "unix"])
+def test_bind_fd_serves_an_inherited_listener(start_server, tmp_path, family):
+    with listener(family, tmp_path) as sock:
+        fd = sock.fileno()
+        s = start_server(APP, binds=(f"fd://{fd}",), pass_fds=(fd,))
+        if family == "unix":
+            assert f"anvil: listening on unix:{tmp_path / 'inherited.sock'} (fd {fd})\n" in s.log
+        else:
+            assert f"anvil: listening on http://127.0.0.1:{sock.getsockname()[1]} (fd {fd})\n" in s.log
+        [worker] = s.worker_pids(1)
+        r = get_via(family, sock, "/")
+        assert r.status == 200 and int(r.body) == worker
+        assert s.stop() == 0
+        # The socket file belongs to whoever passed the descriptor: not removed.
+        if family == "unix":
+            assert (tmp_path / "inherited.sock").exists()
+
+
+@pytest.mark.parametrize("family", ["tcp", "unix"])
+def test_systemd_socket_activation(start_server, tmp_path, family):
+    with listener(family, tmp_path) as sock:
+        # systemd passes the sockets from fd 3 on and names the process that
+        # is to take them; sh's $$ is the pid that exec keeps.
+        fd = sock.fileno()
+        move = "" if fd == 3 else f"exec 3<&{fd} {fd}<&- && "
+        script = move + 'LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$@"'
+        s = start_server(APP, binds=(), listeners=1, wrapper=("/bin/bash", "-c", script, "bash"),
+                         pass_fds=(sock.fileno(),))
+        assert "(fd 3)" in s.log
+        r = get_via(family, sock, "/env")
+        # Neither the app (os.environ) nor a process it starts sees them.
+        assert r.status == 200 and r.body == b"LISTEN_PID=None LISTEN_FDS=None", r.body

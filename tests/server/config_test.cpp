@@ -1,4 +1,8 @@
 // Options: --bind forms, the option table, argv parsing.
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <sstream>
@@ -27,6 +31,11 @@ TEST(Bind, Forms) {
       {"1.2.3.4:99999", ""},
       {"unix:", ""},
       {"host:", ""},
+      {"fd://3", "fd://3"},
+      {"fd://0", "fd://0"},
+      {"fd://", ""},
+      {"fd://-1", ""},
+      {"fd://3x", ""},
   };
   for (const auto& c : cases) {
     auto b = parse_bind(c.text);
@@ -71,6 +80,16 @@ TEST(Options, MapOntoConfigAndLimits) {
                                               "--stats",
                                               "--access-log",
                                               "-",
+                                              "--access-log-format",
+                                              "%(h)s %(D)s",
+                                              "--error-log",
+                                              "/tmp/e.log",
+                                              "--worker-timeout",
+                                              "0.5",
+                                              "--max-requests",
+                                              "1000",
+                                              "--max-requests-jitter",
+                                              "50",
                                               "app:app"};
   const ParsedArgs p = parse_args(args);
   ASSERT_EQ(p.error, "");
@@ -87,6 +106,11 @@ TEST(Options, MapOntoConfigAndLimits) {
   EXPECT_EQ(p.config.limits.body, 12345u);
   EXPECT_TRUE(p.config.stats);
   EXPECT_EQ(p.config.access_log, "-");
+  EXPECT_EQ(p.config.access_log_format, "%(h)s %(D)s");
+  EXPECT_EQ(p.config.error_log, "/tmp/e.log");
+  EXPECT_EQ(p.config.worker_timeout.count(), 0.5);
+  EXPECT_EQ(p.config.max_requests, 1000u);
+  EXPECT_EQ(p.config.max_requests_jitter, 50u);
   EXPECT_EQ(p.positional, std::vector<std::string>{"app:app"});
 }
 
@@ -99,6 +123,74 @@ TEST(Options, ErrorsAreOneLine) {
     EXPECT_FALSE(p.error.empty()) << args[0];
     EXPECT_EQ(p.error.find('\n'), std::string::npos);
   }
+}
+
+TEST(Options, Defaults) {
+  const ServerConfig c;
+  EXPECT_EQ(c.worker_timeout.count(), 30.0);  // gunicorn's --timeout
+  EXPECT_EQ(c.max_requests, 0u);
+  EXPECT_EQ(c.max_requests_jitter, 0u);
+  EXPECT_EQ(c.error_log, "");
+  EXPECT_EQ(c.access_log_format, "");
+}
+
+// Each bad value: one line that names the flag and says what is wrong.
+TEST(Options, BadValuesNameTheFlagAndTheReason) {
+  struct Case {
+    std::string_view name, value, says;
+  };
+  const Case cases[] = {
+      {"worker_timeout", "x", "--worker-timeout: not a number of seconds: x"},
+      {"worker_timeout", "-1", "--worker-timeout: not a number of seconds: -1"},
+      {"max_requests", "-1", "--max-requests: not a number >= 0: -1"},
+      {"max_requests", "1e3", "--max-requests: not a number >= 0: 1e3"},
+      {"max_requests_jitter", "x", "--max-requests-jitter: not a number >= 0: x"},
+      {"bind", "fd://x", "--bind: not HOST:PORT, [IPV6]:PORT, unix:PATH or fd://N: fd://x"},
+      {"bind", "fd://100000", "--bind: fd 100000 is not open: fd://100000"},
+      {"error_log", "", "--error-log: not a file or -: ''"},
+      {"access_log_format", "%(x)s", "--access-log-format: unknown atom %(x)s: %(x)s"},
+      {"access_log_format", "%({}i)s", "--access-log-format: unknown atom %({}i)s: %({}i)s"},
+      {"access_log_format", "%(h)d", "--access-log-format: unclosed atom: a %( with no )s: %(h)d"},
+      {"access_log_format", "%(h", "--access-log-format: unclosed atom: a %( with no )s: %(h"},
+      {"access_log_format", "% %(h)s",
+       "--access-log-format: a % starts %(NAME)s or is written %%: % %(h)s"},
+  };
+  for (const auto& c : cases) {
+    ServerConfig config;
+    EXPECT_EQ(set_option(config, c.name, c.value).value_or("accepted"), c.says);
+  }
+}
+
+TEST(Options, AccessLogFormatAcceptsGunicornsAtoms) {
+  ServerConfig c;
+  EXPECT_EQ(
+      set_option(c, "access_log_format",
+                 R"(%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(D)s %(m)s )"
+                 R"(%(U)s %(q)s %(H)s %(B)s %(T)s %(M)s %(L)s %(p)s %({X-Request-Id}i)s 100%%)"),
+      std::nullopt);
+}
+
+// A socket that exists but does not listen, or is not a stream, is refused.
+TEST(Options, BindFdMustBeAListeningStreamSocket) {
+  const int unbound = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int datagram = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  const int listening = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const sockaddr_un autobind{AF_UNIX, {}};  // an abstract address of the kernel's choice
+  ASSERT_EQ(::bind(listening, reinterpret_cast<const sockaddr*>(&autobind), sizeof(sa_family_t)),
+            0);
+  ASSERT_EQ(::listen(listening, 1), 0);
+  ServerConfig c;
+  const std::string u = "fd://" + std::to_string(unbound);
+  EXPECT_EQ(set_option(c, "bind", u),
+            "--bind: fd " + std::to_string(unbound) + " is not listening: " + u);
+  const std::string d = "fd://" + std::to_string(datagram);
+  EXPECT_EQ(set_option(c, "bind", d),
+            "--bind: fd " + std::to_string(datagram) + " is not a stream socket: " + d);
+  EXPECT_EQ(set_option(c, "bind", "fd://" + std::to_string(listening)), std::nullopt);
+  ASSERT_EQ(c.binds.size(), 1u);
+  EXPECT_EQ(c.binds[0].kind, Bind::Kind::fd);
+  EXPECT_EQ(c.binds[0].fd, listening);
+  for (int fd : {unbound, datagram, listening}) ::close(fd);
 }
 
 TEST(Options, ExtraOptionsAreCollected) {

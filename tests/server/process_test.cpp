@@ -6,20 +6,27 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
 #include <mutex>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "anvil/server/native.hpp"
+#include "anvil/server/server.hpp"
 #include "client.hpp"
 
 namespace anvil::server::test {
@@ -29,17 +36,15 @@ using namespace std::chrono_literals;
 
 class NativeProcess {
  public:
-  // max_files > 0: RLIMIT_NOFILE for the server (to run it out of descriptors).
-  explicit NativeProcess(std::vector<std::string> args, rlim_t max_files = 0) {
+  // in_child runs in the forked child just before exec (limits, descriptors,
+  // environment). Descriptors without FD_CLOEXEC are inherited.
+  explicit NativeProcess(std::vector<std::string> args, std::function<void()> in_child = {}) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(fds[1], STDERR_FILENO);
-      if (max_files > 0) {
-        const rlimit lim{max_files, max_files};
-        ::setrlimit(RLIMIT_NOFILE, &lim);
-      }
+      if (in_child) in_child();
       std::vector<char*> argv;
       static char bin[] = ANVIL_NATIVE_BIN;
       argv.push_back(bin);
@@ -139,6 +144,14 @@ class NativeProcess {
   bool eof_ = false;
 };
 
+// For NativeProcess's in_child: RLIMIT_NOFILE soft and hard limits.
+std::function<void()> limit_files(rlim_t soft, rlim_t hard) {
+  return [soft, hard] {
+    const rlimit lim{soft, hard};
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  };
+}
+
 // The pid of the worker that answered GET /?ms=N on a new connection.
 std::string served_by(std::uint16_t port, int ms = 0) {
   Client c = Client::tcp(port);
@@ -152,15 +165,33 @@ std::string served_by(std::uint16_t port, int ms = 0) {
 }
 
 TEST(Process, BadArgumentsPrintOneLineAndExit2) {
-  for (std::vector<std::string> args : {std::vector<std::string>{"--workers", "x", "hello"},
-                                        {"--bogus", "hello"},
-                                        {"nothing"},
-                                        {"hello", "echo"}}) {
+  const std::vector<std::vector<std::string>> cases = {
+      {"--workers", "x", "hello"},
+      {"--bogus", "hello"},
+      {"nothing"},
+      {"hello", "echo"},
+      {"--worker-timeout", "x", "hello"},
+      {"--worker-timeout", "-1", "hello"},
+      {"--max-requests", "-1", "hello"},
+      {"--max-requests", "2.5", "hello"},
+      {"--max-requests-jitter", "x", "hello"},
+      {"--bind", "fd://x", "hello"},
+      {"--bind", "fd://999", "hello"},  // not open
+      {"--bind", "fd://2", "hello"},    // stderr, a pipe: not a socket
+      {"--access-log-format", "%(nope)s", "hello"},
+      {"--access-log-format", "%(h", "hello"},
+      {"--access-log-format", "50%", "hello"},
+      {"--error-log", "", "hello"},
+  };
+  for (const auto& args : cases) {
     NativeProcess p(args);
-    EXPECT_EQ(p.wait_exit(5s), 2) << args[0];
+    EXPECT_EQ(p.wait_exit(5s), 2) << args[0] << " " << args[1];
     const std::string err = p.stderr_at_eof();
     EXPECT_EQ(err.rfind("anvil-native: ", 0), 0u) << err;
     EXPECT_EQ(err.find('\n'), err.size() - 1) << err;
+    if (args[0].starts_with("--")) {
+      EXPECT_NE(err.find(args[0]), std::string::npos) << err;
+    }
   }
 }
 
@@ -181,7 +212,7 @@ TEST(Process, AcceptSurvivesRunningOutOfDescriptors) {
   // it reports any virtual call as "invalid vptr" and aborts the server.
   GTEST_SKIP() << "sanitizer runtimes need free descriptors themselves";
 #endif
-  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "0", "hello"}, 32);
+  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "0", "hello"}, limit_files(32, 32));
   const std::uint16_t port = p.port();
   ASSERT_NE(port, 0);
   // Hold more connections than the server has descriptors for (each sends a
@@ -325,6 +356,209 @@ TEST(Process, StatsArePrintedOnExit) {
   EXPECT_EQ(p.wait_exit(10s), 0);
   EXPECT_FALSE(p.wait_for(R"(anvil: stats pid \d+: (requests 2; read [0-9.]+ us))").empty())
       << p.stderr_text();
+}
+
+// A worker whose loop makes no progress (here: stopped) is killed and replaced
+// by the master; the other worker serves on.
+TEST(Process, WorkerTimeoutKillsAndReplacesAStuckWorker) {
+  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "2", "--worker-timeout", "0.5", "sleep"});
+  const std::uint16_t port = p.port();
+  ASSERT_NE(port, 0);
+  const std::string first = p.wait_for(R"(anvil: worker (\d+) started)", 10s, 0);
+  const std::string second = p.wait_for(R"(anvil: worker (\d+) started)", 10s, 1);
+  ASSERT_FALSE(second.empty());
+  ASSERT_EQ(::kill(std::stoi(first), SIGSTOP), 0);
+  EXPECT_FALSE(
+      p.wait_for(
+           "(anvil: worker " + first +
+               R"( timed out: its loop made no progress for [0-9.]+ s \(--worker-timeout 0.5\); killing it))",
+           10s)
+          .empty())
+      << p.stderr_text();
+  const std::string third = p.wait_for(R"(anvil: worker (\d+) started)", 10s, 2);
+  ASSERT_FALSE(third.empty()) << p.stderr_text();
+  std::set<std::string> seen;
+  for (int i = 0; i < 400 && seen.size() < 2; ++i) seen.insert(served_by(port));
+  EXPECT_EQ(seen, (std::set<std::string>{second, third}));
+  EXPECT_EQ(p.stderr_text().find("died"), std::string::npos) << "one line per kill";
+}
+
+// Every request is answered while the worker is replaced after each 3 (it
+// serves on until its replacement is ready, so maybe a few more).
+TEST(Process, MaxRequestsReplacesTheWorkerGracefully) {
+  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "1", "--max-requests", "3", "sleep"});
+  const std::uint16_t port = p.port();
+  ASSERT_NE(port, 0);
+  std::set<std::string> pids;
+  const auto limit = std::chrono::steady_clock::now() + 20s;
+  for (int i = 0; i < 5000 && pids.size() < 3 && std::chrono::steady_clock::now() < limit; ++i) {
+    const std::string pid = served_by(port);
+    ASSERT_FALSE(pid.empty()) << "request " << i << " lost; " << p.stderr_text();
+    pids.insert(pid);
+  }
+  EXPECT_EQ(pids.size(), 3u) << p.stderr_text();
+  EXPECT_FALSE(
+      p.wait_for(R"((anvil: worker \d+ reached --max-requests; replacing it))", 10s, 1).empty());
+  EXPECT_EQ(p.stderr_text().find("died"), std::string::npos) << p.stderr_text();
+}
+
+TEST(Process, RaisesTheOpenFileSoftLimitToTheHardLimit) {
+  rlimit mine{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &mine), 0);
+  if (mine.rlim_max <= 64) GTEST_SKIP() << "the hard limit leaves nothing to raise";
+  NativeProcess p({"--bind", "127.0.0.1:0", "--log-level", "debug", "hello"},
+                  limit_files(64, mine.rlim_max));
+  ASSERT_NE(p.port(), 0);
+  const std::string worker = p.wait_for(R"(anvil: worker (\d+) started)");
+  ASSERT_FALSE(worker.empty());
+  EXPECT_FALSE(p.wait_for(R"((open file limit \(RLIMIT_NOFILE\) raised from 64 to \d+))").empty());
+  for (const std::string& pid : {std::to_string(p.pid()), worker}) {
+    std::ifstream in("/proc/" + pid + "/limits");
+    std::string line;
+    while (std::getline(in, line) && !line.starts_with("Max open files")) {
+    }
+    std::istringstream fields(line.substr(std::string("Max open files").size()));
+    unsigned long long soft = 0, hard = 0;
+    fields >> soft >> hard;
+    EXPECT_EQ(soft, static_cast<unsigned long long>(mine.rlim_max)) << pid << ": " << line;
+    EXPECT_EQ(hard, static_cast<unsigned long long>(mine.rlim_max)) << pid << ": " << line;
+  }
+}
+
+// A listening TCP socket on 127.0.0.1, port 0; inherited across exec.
+int inheritable_listener(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::listen(fd, 64) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    return -1;
+  }
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+TEST(Process, BindFdServesAnInheritedListener) {
+  std::uint16_t port = 0;
+  const int fd = inheritable_listener(port);
+  ASSERT_GE(fd, 0);
+  NativeProcess p({"--bind", "fd://" + std::to_string(fd), "sleep"});
+  EXPECT_EQ(p.port(), port);
+  EXPECT_NE(p.stderr_text().find("(fd " + std::to_string(fd) + ")"), std::string::npos);
+  EXPECT_FALSE(served_by(port).empty());
+  ::close(fd);
+}
+
+TEST(Process, SystemdSocketActivation) {
+  std::uint16_t port = 0;
+  const int fd = inheritable_listener(port);
+  ASSERT_GE(fd, 0);
+  NativeProcess p({"sleep"}, [fd] {
+    if (fd != 3) {
+      ::dup2(fd, 3);
+      ::close(fd);
+    }
+    ::setenv("LISTEN_PID", std::to_string(::getpid()).c_str(), 1);
+    ::setenv("LISTEN_FDS", "1", 1);
+  });
+  EXPECT_EQ(p.port(), port) << p.stderr_text();
+  EXPECT_FALSE(served_by(port).empty());
+  ::close(fd);
+}
+
+// A signal as soon as the "listening on" line is out (workers still
+// starting, their "ready" signals in flight) is handled, and nothing left
+// pending ends the master on its way out.
+TEST(Process, SigtermRightAfterListeningExits0) {
+  for (int i = 0; i < 5; ++i) {
+    NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "2", "hello"});
+    ASSERT_NE(p.port(), 0);
+    ASSERT_EQ(::kill(p.pid(), SIGTERM), 0);
+    EXPECT_EQ(p.wait_exit(10s), 0) << "run " << i << ": " << p.stderr_at_eof();
+  }
+}
+
+// LISTEN_PID names another process: the sockets are not ours (sd_listen_fds).
+TEST(Process, SystemdSocketsForAnotherPidAreIgnored) {
+  NativeProcess p({"--bind", "127.0.0.1:0", "hello"}, [] {
+    ::setenv("LISTEN_PID", "1", 1);
+    ::setenv("LISTEN_FDS", "1", 1);
+  });
+  ASSERT_NE(p.port(), 0);
+  ASSERT_EQ(::kill(p.pid(), SIGTERM), 0);
+  EXPECT_EQ(p.wait_exit(10s), 0);
+  EXPECT_EQ(p.stderr_at_eof().find("(fd "), std::string::npos) << p.stderr_text();
+}
+
+// Polls path (bounded) until it has a line matching pattern; returns group 1.
+std::string wait_in_file(const std::string& path, const std::string& pattern) {
+  const std::regex re(pattern);
+  for (int i = 0; i < 500; ++i) {
+    std::ifstream in(path);
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::smatch m;
+    if (std::regex_search(text, m, re)) return m[1];
+    std::this_thread::sleep_for(20ms);
+  }
+  return {};
+}
+
+TEST(Process, ErrorLogTakesTheServersLines) {
+  const std::string path = "/tmp/anvil-error-" + std::to_string(::getpid()) + ".log";
+  ::unlink(path.c_str());
+  NativeProcess p({"--bind", "127.0.0.1:0", "--error-log", path, "hello"});
+  const std::string port = wait_in_file(path, R"(anvil: listening on http://127\.0\.0\.1:(\d+))");
+  ASSERT_FALSE(port.empty());
+  EXPECT_FALSE(wait_in_file(path, R"(anvil: worker (\d+) started)").empty());
+  ASSERT_EQ(::kill(p.pid(), SIGTERM), 0);
+  EXPECT_EQ(p.wait_exit(10s), 0);
+  EXPECT_EQ(p.stderr_at_eof(), "");
+  ::unlink(path.c_str());
+}
+
+TEST(Process, UnwritableErrorLogIsOneErrorAtStart) {
+  NativeProcess p({"--bind", "127.0.0.1:0", "--error-log", "/nonexistent-dir/error.log", "hello"});
+  EXPECT_EQ(p.wait_exit(5s), 1);
+  const std::string err = p.stderr_at_eof();
+  EXPECT_EQ(err.rfind("anvil-native: open error log /nonexistent-dir/error.log", 0), 0u) << err;
+  EXPECT_EQ(err.find('\n'), err.size() - 1) << err;
+}
+
+// SIGPIPE's disposition belongs to the process: the first Server ignores it,
+// a later one does not set it again (an embedder's own choice stands), and
+// both serve.
+void count_sigpipe(int) {}
+
+TEST(Process, SigpipeIsIgnoredOncePerProcess) {
+  ServerConfig config;
+  config.binds = {*parse_bind("127.0.0.1:0")};
+  Server first(config, make_native_handler("hello"));
+  struct sigaction now {};
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, SIG_IGN);
+  struct sigaction mine {};
+  mine.sa_handler = count_sigpipe;
+  ASSERT_EQ(::sigaction(SIGPIPE, &mine, nullptr), 0);
+  Server second(config, make_native_handler("hello"));
+  ASSERT_EQ(::sigaction(SIGPIPE, nullptr, &now), 0);
+  EXPECT_EQ(now.sa_handler, count_sigpipe);
+  std::thread a([&] { first.run(); });
+  std::thread b([&] { second.run(); });
+  for (Server* s : {&first, &second}) {
+    Client c = Client::tcp(s->addresses()[0].bind.port);
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto r = c.read();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, "Hello, World!");
+  }
+  first.stop(false);
+  second.stop(false);
+  a.join();
+  b.join();
+  mine.sa_handler = SIG_IGN;
+  ::sigaction(SIGPIPE, &mine, nullptr);
 }
 
 }  // namespace

@@ -5,7 +5,8 @@
 //  * ServerConfig holds every option of `anvil-native` / `python3 -m anvil`;
 //    option_table() lists them (flag, metavar, help) so the Python CLI can
 //    mirror them, and set_option() applies one by name ("max_body_size" or
-//    "--max-body-size") with the same validation as the C++ CLI.
+//    "--max-body-size") with the same validation as the C++ CLI. `--bind
+//    fd://N` is checked there to be an open, listening stream socket.
 //  * Server binds in its constructor (throws std::system_error) and serves on
 //    the thread that calls run(); stop() is thread-safe. No process-global
 //    state: several Servers may live in one process.
@@ -29,16 +30,32 @@
 
 namespace anvil::server {
 
-// One `--bind`: "HOST:PORT", "[V6]:PORT", ":PORT" (0.0.0.0), "PORT", "unix:PATH".
+// One `--bind`: "HOST:PORT", "[V6]:PORT", ":PORT" (0.0.0.0), "PORT", "unix:PATH",
+// or "fd://N", a listening socket inherited from the parent process.
 struct Bind {
-  enum class Kind : std::uint8_t { tcp, unix_socket };
+  // fd: inherited, family not known yet; once adopted it is tcp or unix_socket
+  // with the socket's own address, and `fd` stays set.
+  enum class Kind : std::uint8_t { tcp, unix_socket, fd };
   Kind kind = Kind::tcp;
   std::string host = "127.0.0.1";  // literal address (no name lookup) for tcp
   std::uint16_t port = 8000;       // 0: the kernel picks one
-  std::string path;                // unix_socket
-  std::string to_string() const;   // "127.0.0.1:8000", "[::1]:0", "unix:/tmp/s"
+  std::string path;                // unix_socket ("@name": abstract)
+  int fd = -1;                     // >= 0: inherited; anvil did not bind it, never unlinks it
+  std::string to_string() const;   // "127.0.0.1:8000", "[::1]:0", "unix:/tmp/s", "fd://3"
 };
 std::optional<Bind> parse_bind(std::string_view text);
+
+// Why fd cannot serve as a listener ("fd 5 is not a socket"), or nullopt
+// when it is an open, listening stream socket (TCP or unix).
+std::optional<std::string> check_listening_socket(int fd);
+
+// systemd socket activation (sd_listen_fds(3)): when LISTEN_PID is this
+// process, the LISTEN_FDS sockets from fd 3 on, as Kind::fd binds. Unsets
+// LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES in every case, so that children do
+// not see them. Throws std::system_error when they are set but unusable.
+// serve() calls it; an embedder that mirrors the environment (Python's
+// os.environ) may call it first and put the binds into ServerConfig::binds.
+std::vector<Bind> take_systemd_listeners();
 
 enum class LogLevel : std::uint8_t { debug, info, warning, error, critical };
 std::optional<LogLevel> log_level_from_name(std::string_view name) noexcept;
@@ -74,8 +91,21 @@ struct ServerConfig {
   // Requests read ahead on one connection while an earlier response is still
   // being produced; their responses are written in order, batched.
   int max_pipeline = 16;
-  std::string access_log;  // "" off, "-" stdout, else a file (Apache combined format)
+  std::string access_log;  // "" off, "-" stdout, else a file
+  // gunicorn's access_log_format atoms (%(h)s ...); "" is Apache combined.
+  std::string access_log_format;
+  // Where the server's own log lines and everything else written to stderr
+  // go: "" or "-" stderr, else a file (appended).
+  std::string error_log;
   LogLevel log_level = LogLevel::info;
+  // --worker-timeout (gunicorn's --timeout): the master kills (SIGKILL) and
+  // replaces a worker whose event loop has not run for this long, such as an
+  // app spinning with the GIL held. 0: off. Needs workers > 0.
+  Seconds worker_timeout{30.0};
+  // --max-requests N (+ a random 0..jitter drawn per worker): a worker that has
+  // served that many requests is replaced gracefully. 0: never. Needs workers > 0.
+  std::uint64_t max_requests = 0;
+  std::uint64_t max_requests_jitter = 0;
   bool stats = false;  // print per-stage mean time per request on exit
 
   static parser::Limits default_limits() {
@@ -161,11 +191,15 @@ struct ProcessHooks {
   std::function<void()> after_fork_child;
 };
 
-// The process model: binds, prints "anvil: listening on URL" per listener to
-// stderr, forks config.workers workers (each calls make_handler, then serves),
-// restarts dead workers, SIGTERM/SIGINT drain gracefully, SIGQUIT stops now,
-// SIGHUP replaces the workers. Returns the process exit code (0 after a
-// graceful stop). Throws std::system_error when a bind fails.
+// The process model: raises RLIMIT_NOFILE's soft limit to the hard one,
+// points stderr at --error-log, binds (plus systemd's sockets), prints
+// "anvil: listening on URL" per listener to stderr, forks config.workers
+// workers (each calls make_handler, then serves), restarts dead workers and
+// those stuck past --worker-timeout, replaces those past --max-requests,
+// SIGTERM/SIGINT drain gracefully, SIGQUIT stops now, SIGHUP replaces the
+// workers. Returns the process exit code (0 after a graceful stop). Throws
+// std::system_error when a bind or opening a log fails; stderr is restored
+// before it returns or throws.
 int serve(const ServerConfig& config, const HandlerFactory& make_handler,
           const ProcessHooks& hooks = {});
 
