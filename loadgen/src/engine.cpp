@@ -118,6 +118,11 @@ struct Shared {
 
   explicit Shared(const Config& c) : cfg(c) {}
 
+  // Whether every request of the --requests budget has been claimed.
+  bool budget_spent() const {
+    return cfg.requests && issued.load(std::memory_order_relaxed) >= *cfg.requests;
+  }
+
   // Claims up to `want` requests of the --requests budget; 0 when spent.
   std::uint32_t claim(std::uint32_t want) {
     if (!cfg.requests) return want;
@@ -209,9 +214,13 @@ class Worker {
     pthread_setaffinity_np(pthread_self(), sizeof set, &set);
   }
 
+  // No new request may start: abort, the end of a timed run, or the whole
+  // --requests budget claimed (a paced connection must not wait out its next
+  // slot to learn that no request is left).
   bool stopping(std::int64_t t) const {
     if (sh_.abort.load(std::memory_order_relaxed)) return true;
-    return !sh_.cfg.requests && t >= sh_.stop_at;
+    if (sh_.cfg.requests) return sh_.budget_spent();
+    return t >= sh_.stop_at;
   }
 
   // Starts the next batch on c: paces it (--rate), claims it, connects if needed, sends.
@@ -535,7 +544,8 @@ class Worker {
     });
   }
 
-  // One coarse timer per thread: deadlines, the end of a timed run, abort.
+  // One coarse timer per thread: deadlines, the end of a timed run or of the
+  // --requests budget (idle connections waiting on a --rate slot stop), abort.
   void on_tick() {
     const std::int64_t t = now_ns();
     const bool stop = stopping(t);

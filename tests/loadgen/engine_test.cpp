@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <ostream>
 #include <string>
 #include <thread>
@@ -288,6 +289,22 @@ TEST(Engine, RateCorrectsForCoordinatedOmission) {
   EXPECT_GT(r.latency.percentile(99), r.latency_uncorrected.percentile(99));
   // And the pacing holds: 200 requests at 200/s take about a second.
   EXPECT_GT(r.duration_s, 0.9);
+}
+
+TEST(Engine, PacedConnectionsStopOnceTheBudgetIsClaimed) {
+  TestServer server(ServerOptions{});
+  // 4/s over 40 connections: each connection's slots are 10 s apart, the
+  // first ones spread over those 10 s. The 2 requests go out in the first
+  // 0.25 s; the 38 other connections must not wait out their first slot
+  // (up to 9.75 s) to learn that none is left.
+  const auto start = std::chrono::steady_clock::now();
+  const Result r =
+      run_with(parse({"-t", "2", "-c", "40", "--rate", "4", "--requests", "2", server.url()}));
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.responses, 2u);
+  EXPECT_EQ(server.requests(), 2u);
+  EXPECT_EQ(server.connections(), 2u);  // the first two slots; the others never connect
+  EXPECT_LT(took, 5s);
 }
 
 TEST(Engine, ReadTimeoutsAreCountedAndTheRunGoesOn) {
