@@ -7,10 +7,10 @@ import statistics
 from pathlib import Path
 
 import matrix
+import measure
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-BEGIN, END = "<!-- apps:begin -->", "<!-- apps:end -->"
 RT = matrix.RUNTIME_LABELS
 RULE_APP_US = 2000.0   # the seed's rule of thumb: 500 req/s from one worker, 2 ms a request
 RULE_SHARE = 0.25      # "the web server consumes less than 25% of the time"
@@ -354,24 +354,13 @@ def readme_section(d):
               for a in d.apps for rt in d.data["runtimes"]
               if any(c.get("sweep") for c in d.cells if c["app"] == a and c["runtime"] == rt)]
     return "\n".join([
-        BEGIN, "", header(d), "",
+        header(d), "",
         "**The server's CPU per request next to the app's** (whole tree CPU per request: "
         "server overhead (share of the request)):", "", compact_table(d), "",
         "**The seed's rule of thumb** (\"500 req/s from a single worker: the web server "
         "consumes less than 25% of the time\"): " + verdict_text(d), "", rule_table(d), "",
         "**Latency against offered load** (p99, one line per server; the tables per step "
-        "are in [`bench/results/APPS.md`](bench/results/APPS.md)):", "", *charts, "", END])
-
-
-def write_readme(section, path=README):
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+        "are in [`bench/results/APPS.md`](bench/results/APPS.md)):", "", *charts])
 
 
 # --- charts -----------------------------------------------------------------------------
@@ -444,7 +433,7 @@ def write_all(data, outdir, readme=False):
     except ImportError as e:
         print(f"apps: no charts ({e}); install python3-matplotlib")
     if readme:
-        write_readme(readme_section(d))
+        measure.write_section(README, "apps", readme_section(d))
 
 
 # --- the console ------------------------------------------------------------------------

@@ -339,14 +339,6 @@ def committed(out):
     return out == (RESULTS / "apps.json").resolve()
 
 
-def write_json(path, data):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    tmp.replace(path)  # atomic: an interrupted run never leaves half a file
-
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -462,10 +454,10 @@ def main(argv):
             data["cells"].append(cell)
             data["elapsed_s"] = round(time.monotonic() - started, 1)
             data["load_average_at_end"] = measure.load_average()
-            write_json(args.out, data)
+            measure.write_json(args.out, data)
             print(report.cell_line(cell, i, len(cells), kept=key in done), flush=True)
     data["complete"] = True
-    write_json(args.out, data)
+    measure.write_json(args.out, data)
     print(f"apps: done in {data['elapsed_s'] / 60:.1f} min; wrote {args.out}")
     report.write_all(data, args.out.parent, readme=committed(args.out))
     print(report.console_text(data))

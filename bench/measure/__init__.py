@@ -7,7 +7,8 @@ The pieces, each usable on its own:
     core, wait until it serves (anvil's "listening on" line, or a connect), stop
     it; and the command lines of the servers the benchmarks compare (anvil,
     anvil-native, gunicorn, uWSGI, waitress, nginx, anvil.refserver, twisted,
-    and launch.py's wsgiref/tornado/gevent/eventlet/cheroot).
+    uvicorn, and launch.py's wsgiref/tornado/gevent/eventlet/cheroot/hypercorn);
+    import_error() says why an interpreter cannot import a server's modules.
   * cpu: user+sys of a process tree (/proc/PID/stat, 10 ms ticks) and its
     nanosecond twin (/proc/*/task/*/schedstat); snapshot() takes both.
   * probe: fetch() one response on a raw socket, verify() its status and body.
@@ -18,6 +19,8 @@ The pieces, each usable on its own:
   * warmup: warm_up(): run slices until the last two slices' CPU per request
     agree within 5% (up to a cap): the one warm-up rule (PyPy's JIT).
   * stats: median/min/max, the machine, the load average, the commit.
+  * results: write_json() (atomic: a partial run stays resumable) and
+    write_section() (a generated section of the README between markers).
 
 Pinning is one way everywhere: `taskset -c CPU` in front of the server and of
 the client (servers.pinned). hammer's own --cpus pins each of its threads, but
@@ -29,8 +32,9 @@ from .clients import Ab, ClientResult, Hammer, Wrk, pick_client
 from .core import counted_run
 from .cpu import CpuSnapshot, descendants, snapshot, tree_cpu_seconds, tree_runtime_seconds
 from .probe import Response, fetch, keep_alive_request, verify
+from .results import write_json, write_section
 from .servers import STOP_TIMEOUT_S, RunningServer, ServerSpec, StartError, free_port, pinned
-from .servers import start_server
+from .servers import import_error, start_server
 from .stats import git_commit, load_average, machine, summarize
 from .warmup import warm_up
 
@@ -38,6 +42,6 @@ __all__ = [
     "Ab", "ClientResult", "Hammer", "Wrk", "pick_client", "counted_run", "CpuSnapshot",
     "descendants", "snapshot", "tree_cpu_seconds", "tree_runtime_seconds", "Response", "fetch",
     "keep_alive_request", "verify", "STOP_TIMEOUT_S", "RunningServer", "ServerSpec",
-    "StartError", "free_port", "pinned", "start_server", "git_commit", "load_average",
-    "machine", "summarize", "warm_up",
+    "StartError", "free_port", "pinned", "import_error", "start_server", "git_commit",
+    "load_average", "machine", "summarize", "warm_up", "write_json", "write_section",
 ]

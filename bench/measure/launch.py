@@ -1,7 +1,7 @@
 """Starts one of the Python servers that have no command line of their own,
 serving the WSGI app MODULE:CALLABLE on 127.0.0.1:PORT, in this one process:
 
-    python3 launch.py wsgiref|tornado|gevent|eventlet|cheroot PORT MODULE:CALLABLE
+    python3 launch.py wsgiref|tornado|gevent|eventlet|cheroot|hypercorn PORT MODULE:CALLABLE
 
 Each server is configured as its documentation shows for a plain deployment,
 with the per-request access log off (the C servers run without one too).
@@ -57,12 +57,30 @@ def serve_cheroot(port, app):
     server.start()
 
 
+def serve_hypercorn(port, app):
+    # hypercorn 0.13 serves ASGI apps only; its own AsyncioWSGIMiddleware runs
+    # the WSGI app in the loop's default thread pool. One worker, in this
+    # process (what `hypercorn --workers 1` runs), asyncio loop, no access
+    # log (its default); SIGTERM is a graceful stop.
+    import asyncio
+
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config
+    from hypercorn.middleware import AsyncioWSGIMiddleware
+
+    config = Config()
+    config.bind = [f"{HOST}:{port}"]
+    config.accesslog = None
+    asyncio.run(serve(AsyncioWSGIMiddleware(app), config))
+
+
 SERVERS = {
     "wsgiref": serve_wsgiref,
     "tornado": serve_tornado,
     "gevent": serve_gevent,
     "eventlet": serve_eventlet,
     "cheroot": serve_cheroot,
+    "hypercorn": serve_hypercorn,
 }
 
 

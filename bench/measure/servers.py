@@ -272,9 +272,34 @@ def twisted(python, app, *, name="twisted", **kw):
                         f"tcp:{{port}}:interface={HOST}", "--logfile", "/dev/null"], **kw)
 
 
+def uvicorn(python, app, *, name="uvicorn", loop="auto", http="auto", **kw):
+    """uvicorn serving a WSGI app (`--interface wsgi`: its WSGIMiddleware runs
+    the app in a pool of 10 threads), one process, no access log. loop:
+    uvloop (libuv, C) or asyncio (Python); http: httptools (C) or h11
+    (Python)."""
+    return _spec(name, [python, "-m", "uvicorn", "--interface", "wsgi", "--loop", loop, "--http",
+                        http, "--host", HOST, "--port", "{port}", "--no-access-log",
+                        "--log-level", "warning", "--lifespan", "off", app], **kw)
+
+
+def import_error(python, modules, timeout_s=60):
+    """None when `python` imports every module, else the import's last error
+    line (e.g. "ModuleNotFoundError: No module named 'uvloop.loop'")."""
+    code = "; ".join(f"import {m}" for m in modules)
+    try:
+        r = subprocess.run([python, "-c", code], capture_output=True, text=True,
+                           timeout=timeout_s)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"{type(e).__name__}: {e}"
+    if r.returncode == 0:
+        return None
+    lines = [ln.strip() for ln in r.stderr.splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit status {r.returncode}"
+
+
 def launched(python, server, app, *, name=None, **kw):
     """launch.py's servers, which have no command line of their own:
-    wsgiref, tornado, gevent, eventlet, cheroot."""
+    wsgiref, tornado, gevent, eventlet, cheroot, hypercorn."""
     return _spec(name or server, [python, LAUNCH, server, "{port}", app], **kw)
 
 
