@@ -21,7 +21,8 @@ DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
 # DEPS for make cluster).
 BENCH_DEPS := wrk apache2-utils uwsgi uwsgi-plugin-python3 python3-django \
 	python3-cheroot python3-tornado python3-eventlet python3-twisted python3-gevent \
-	gunicorn python3-waitress python3-matplotlib python3-locust procps util-linux
+	gunicorn python3-waitress python3-matplotlib python3-locust procps util-linux \
+	python3-uvicorn python3-uvloop python3-httptools python3-h11 python3-hypercorn
 # The parsers of the surveyed servers, for the parser shoot-out (make parsers).
 PARSERS_DEPS := python3-gunicorn python3-waitress python3-tornado python3-twisted \
 	python3-gevent python3-eventlet python3-cheroot python3-h11 python3-httptools \
@@ -115,8 +116,13 @@ bench: build bench-deps
 	@if [ -x bench/server/run.sh ]; then bench/server/run.sh; fi
 	@if [ -x bench/loadgen/run.sh ]; then bench/loadgen/run.sh; fi
 
+# The WSGI server survey and its two ladders (bench/survey/survey.py): the
+# survey's workload at its full size, the others reduced; about 1.5 hours.
+# QUICK=1: a reduced matrix into build/survey-quick/, about 5 minutes.
+# SURVEY_ARGS passes options through, e.g. SURVEY_ARGS=--resume after an
+# interruption, SURVEY_ARGS=--estimate for the plan.
 survey: build bench-deps
-	$(PYTHON) bench/survey/survey.py $(if $(QUICK),--quick,)
+	$(PYTHON) bench/survey/survey.py $(if $(QUICK),--quick,) $(SURVEY_ARGS)
 
 # Real apps (Flask, Django, Falcon, hello) on every server and runtime: CPU per
 # request, the server's share, latency against offered load (bench/apps/run.py).

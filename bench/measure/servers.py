@@ -272,12 +272,12 @@ def twisted(python, app, *, name="twisted", **kw):
                         f"tcp:{{port}}:interface={HOST}", "--logfile", "/dev/null"], **kw)
 
 
-def uvicorn(python, app, *, name="uvicorn", loop="auto", http="auto", **kw):
+def uvicorn(python, app, *, name="uvicorn", loop="auto", http="auto", interface="wsgi", **kw):
     """uvicorn serving a WSGI app (`--interface wsgi`: its WSGIMiddleware runs
-    the app in a pool of 10 threads), one process, no access log. loop:
-    uvloop (libuv, C) or asyncio (Python); http: httptools (C) or h11
-    (Python)."""
-    return _spec(name, [python, "-m", "uvicorn", "--interface", "wsgi", "--loop", loop, "--http",
+    the app in a pool of 10 threads; "asgi3" for an ASGI app), one process,
+    no access log. loop: uvloop (libuv, C) or asyncio (Python); http:
+    httptools (C) or h11 (Python)."""
+    return _spec(name, [python, "-m", "uvicorn", "--interface", interface, "--loop", loop, "--http",
                         http, "--host", HOST, "--port", "{port}", "--no-access-log",
                         "--log-level", "warning", "--lifespan", "off", app], **kw)
 

@@ -25,7 +25,8 @@ HOST = "127.0.0.1"
 PEER_PACKAGES = [
     "python3-tornado", "python3-twisted", "python3-gevent", "python3-eventlet",
     "python3-cheroot", "apache2", "uwsgi", "uwsgi-plugin-python3", "gunicorn",
-    "python3-waitress", "nginx-light", "python3-matplotlib",
+    "python3-waitress", "nginx-light", "python3-matplotlib", "python3-uvicorn",
+    "python3-uvloop", "python3-httptools", "python3-h11", "python3-hypercorn",
 ]
 
 # The 2013 survey's figures (requests/s, CPython 2.7 / PyPy 2.0), keyed by our
@@ -58,6 +59,14 @@ KNOWN = {
     "twisted": "`twist web --wsgi` runs the app in the reactor's thread pool and logs every request "
                "(here to /dev/null, the cheapest place it allows).",
     "gunicorn-sync": "the sync worker has no keep-alive: it answers `Connection: close` and closes.",
+    "uvicorn": "`--interface wsgi`: uvicorn's WSGIMiddleware runs the app in a pool of 10 "
+               "threads and hands the response back to the loop; the same in all four "
+               "combinations of loop and parser.",
+    "uvicorn-asgi": "the same hello response from an ASGI app (`bench/apps/hello.py`'s `asgi`, "
+                    "`--interface asgi3`): uvicorn with uvloop and httptools minus this is "
+                    "what its WSGI adapter costs per request.",
+    "hypercorn": "0.13 serves ASGI only: its own AsyncioWSGIMiddleware runs the app in the "
+                 "asyncio loop's default thread pool; h11 parses (no C parser option).",
     "apache": "event MPM in one process (`-X`): under load it closes idle keep-alive connections "
               "early (its connection limits), which a client reusing them sees as resets.",
 }
@@ -76,7 +85,7 @@ class Server:
     """
 
     def __init__(self, key, label, runtimes, start, group="python", ladder=None, stats=False,
-                 unavailable=None, note=""):
+                 unavailable=None, note="", requires=(), uvicorn=None):
         self.key = key
         self.label = label
         self.runtimes = runtimes
@@ -86,6 +95,23 @@ class Server:
         self.stats = stats    # prints anvil's --stats line at exit
         self.unavailable = unavailable or {}
         self.note = note
+        self.requires = list(requires)  # modules the runtime must import
+        self.uvicorn = uvicorn  # (loop, http) of the uvicorn matrix
+        self._import_errors = {}
+
+    def unavailable_on(self, runtime):
+        """Why the server cannot run on runtime, or None: the reason given, or
+        the error of importing its modules there (checked once)."""
+        if self.unavailable.get(runtime):
+            return self.unavailable[runtime]
+        if not self.requires or runtime not in RUNTIMES:
+            return None
+        if runtime not in self._import_errors:
+            error = launch.import_error(RUNTIMES[runtime], self.requires)
+            self._import_errors[runtime] = error and (
+                f"`import {', '.join(self.requires)}` fails on {RUNTIME_LABELS[runtime]}: "
+                f"{error}")
+        return self._import_errors[runtime]
 
     def spec(self, runtime, build_dir, python_dir=None):
         spec = self.start(RUNTIMES.get(runtime), build_dir)
@@ -116,6 +142,23 @@ def _anvil(parser):
 
 def _refserver(parser):
     return lambda py, build: launch.refserver(py, "hello:app", parser=parser)
+
+
+def _uvicorn(loop, http):
+    return lambda py, build: launch.uvicorn(py, "hello:app", loop=loop, http=http)
+
+
+# uvicorn's loop x parser matrix: the survey's two factors in a server that
+# is not anvil (issue 14). A C extension that does not import on a runtime
+# (Debian builds uvloop and httptools for CPython only) makes that
+# combination "not available" there, with the import error as the reason.
+UVICORN = [(loop, http) for loop in ("uvloop", "asyncio") for http in ("httptools", "h11")]
+UVICORN_LABELS = {"uvloop": "uvloop (C loop)", "asyncio": "asyncio (Python loop)",
+                  "httptools": "httptools (C parser)", "h11": "h11 (Python parser)"}
+
+
+def uvicorn_key(loop, http):
+    return f"uvicorn-{loop}-{http}"
 
 
 def _apache_setup(workdir, port):
@@ -183,6 +226,19 @@ SERVERS = [
            lambda py, build: launch.uwsgi(APPS / "hello.py", "app"),
            unavailable={"pypy": "Debian's uWSGI has no PyPy plugin (only python3)"},
            group="python", note="1 process, embedded CPython"),
+    *[Server(uvicorn_key(loop, http), f"uvicorn ({loop}, {http})", ["cpython", "pypy"],
+             _uvicorn(loop, http), group="uvicorn", uvicorn=(loop, http),
+             requires=["uvicorn"] + [m for m in (loop, http) if m != "asyncio"],
+             note="--interface wsgi (the app in a pool of 10 threads), one process")
+      for loop, http in UVICORN],
+    Server("uvicorn-asgi", "uvicorn (uvloop, httptools), ASGI app", ["cpython", "pypy"],
+           lambda py, build: launch.uvicorn(py, "hello:asgi", loop="uvloop", http="httptools",
+                                            interface="asgi3"),
+           group="uvicorn", requires=["uvicorn", "uvloop", "httptools"],
+           note="the hello app as ASGI: uvicorn without its WSGI adapter"),
+    Server("hypercorn", "hypercorn (asyncio, h11)", ["cpython", "pypy"], _launch("hypercorn"),
+           requires=["hypercorn"], note="AsyncioWSGIMiddleware (the app in the default thread "
+           "pool), one process"),
     Server("anvil-fast", "anvil WSGI (fast parser)", ["cpython", "pypy"], _anvil("fast"),
            stats=True, ladder=(3, "C++ loop + C++ parser, Python app"),
            note="--workers 0 (one process), --stats"),

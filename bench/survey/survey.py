@@ -1,23 +1,39 @@
 #!/usr/bin/python3
 """`make survey`: the 2013 WSGI server survey, redone on CPython 3.11 and PyPy 3.9,
-with the cost ladder that takes a request apart stage by stage (issue 5).
+with the cost ladder that takes a request apart stage by stage (issue 5) and
+uvicorn's loop x parser matrix as a second, independent ladder (issue 14).
 
     bench/survey/survey.py [--quick | --demo] [--requests N --warmup M --runs R]
                            [--servers a,b] [--runtimes cpython,pypy]
-                           [--workloads close-chrome,...] [--build-dir build]
-    bench/survey/survey.py --report-only      # redo SURVEY.md and the charts from survey.json
+                           [--workloads close-chrome,...] [--full-size W,..|none]
+                           [--cell-seconds S] [--out FILE] [--resume | --merge]
+                           [--estimate] [--build-dir build]
+    bench/survey/survey.py --report-only      # redo SURVEY.md and the charts from --out
 
 Every cell of the matrix (server x runtime x workload) is measured the same way:
 start the server pinned to core 0 (bench/measure), check one response
-per request profile (status 200, the 13-byte body), run `hammer` pinned to core 1
-(4 threads x 10 connections, the survey's client shape) for the warm-up
-(`--warmup` requests, not counted: PyPy's JIT), then `--runs` counted runs of
-`--requests - --warmup` requests each, between two snapshots of the server's
-process-tree CPU time. A server that cannot start, answers wrongly or dies is
-recorded as failed with the reason; none is left out.
+per request profile (status 200, the 13-byte body), then run `hammer` pinned to
+core 1 (4 threads x 10 connections, the survey's client shape):
 
-Results: bench/results/survey.json (raw), bench/results/SURVEY.md and the charts
-(report.py). --quick and --demo say so in every output they make.
+  1. the warm-up, by the shared rule (measure.warm_up): slices of requests,
+     not counted, until the last two slices' server CPU per request agree
+     within 5% (at least 2 slices, at most 12): PyPy's JIT settles;
+  2. `--runs` counted runs between two snapshots of the server's process-tree
+     CPU time.
+
+The survey's workload runs at the survey's size (slices of 15000 requests, so
+that the least warm-up is its 30000; runs of 90000) for every server that
+answers at least 2000 requests/s; a slower server gets the time those counts
+take at 2000 requests/s (labelled capped). The other workloads are reduced to
+about --cell-seconds per cell. A server that cannot start, answers wrongly or
+dies is recorded as failed with the reason; one whose modules do not import on
+a runtime as not available, with the import error; none is left out.
+
+The results JSON is rewritten after every cell (complete: false until the end),
+so an interrupted run keeps what it measured; --resume measures only the rest.
+Results: bench/results/survey.json (raw), bench/results/SURVEY.md, the charts
+and the README's survey section (report.py). --quick and --demo say so in
+every output they make.
 """
 
 import argparse
@@ -45,8 +61,14 @@ RESULTS = ROOT / "bench" / "results"
 REQUESTS = ROOT / "bench" / "requests"
 SERVER_CPU, CLIENT_CPU = 0, 1
 THREADS, CONNECTIONS = 4, 40          # the survey: 4 client workers x 10 concurrent requests
-SURVEY_REQUESTS, SURVEY_WARMUP = 120000, 30000
-PROBE, MIN_COUNTED = 500, 1000      # --cell-seconds: the rate probe, the least counted per run
+SURVEY_REQUESTS, SURVEY_WARMUP, SURVEY_RUNS = 120000, 30000, 3
+FULL_RATE = 2000.0    # requests/s from which a server gets the survey's counts (issue 14)
+PROBE = 500           # the rate probe before the first warm-up slice of a sized cell
+MIN_SLICE, MIN_COUNTED = 200, 1000  # the fewest requests of a warm-up slice, of a counted run
+# The warm-up rule (bench/measure/warmup.py, shared with bench/apps and the
+# demo): slices until the last two slices' server CPU per request agree
+# within 5%, at least 2, at most 12.
+WARMUP_RULE = {"tolerance": 0.05, "min_slices": 2, "max_slices": 12}
 STATS_LINE = re.compile(r"anvil: stats(?: pid \d+)?: requests (\d+); (.*)")
 
 # (mode, profile): mode "close" is the survey's (a new connection per request).
@@ -57,27 +79,43 @@ WORKLOADS = {
     "keepalive-ab": ("keepalive", "ab"),
 }
 
-# --quick: under 5 minutes on 2 cores. The survey's servers that ran in 2013,
-# the ladder and the ceilings; two workloads (the survey's and keep-alive).
+# The full matrix (`make survey`): the survey's own workload at the survey's
+# size (120000 requests of which 30000 warm-up, 3 runs) for every server that
+# answers at least FULL_RATE requests/s, slower ones time-capped; the other
+# workloads reduced to about cell_seconds per cell.
+FULL = {
+    "servers": [s.key for s in servers.SERVERS], "runtimes": ["cpython", "pypy"],
+    "workloads": list(WORKLOADS), "full_size": ["close-chrome"], "cell_seconds": 12.0,
+    "requests": SURVEY_REQUESTS, "warmup": SURVEY_WARMUP, "runs": SURVEY_RUNS,
+}
+# --quick: under 5 minutes on 2 quiet cores. The survey's servers that ran in
+# 2013 and disagree between the runtimes (tornado, twisted), the ladder, the
+# uvicorn matrix (and uvicorn with an ASGI app: its WSGI adapter's cost) and
+# hypercorn, the ceiling; two workloads (the survey's and keep-alive); fixed
+# small counts.
 QUICK = {
-    "servers": ["wsgiref", "gunicorn-sync", "tornado", "uwsgi", "anvil-fast", "ref-python",
-                "ref-fast", "anvil-pynative", "nginx"],
-    "runtimes": ["cpython", "pypy"],
-    "workloads": ["close-chrome", "keepalive-chrome"],
-    "requests": 2500, "warmup": 1000, "runs": 3,
+    "servers": ["gunicorn-sync", "tornado", "twisted", "anvil-fast", "ref-python", "ref-fast",
+                "anvil-pynative", "uvicorn-uvloop-httptools", "uvicorn-uvloop-h11",
+                "uvicorn-asyncio-httptools", "uvicorn-asyncio-h11", "uvicorn-asgi", "hypercorn",
+                "nginx"],
+    "runtimes": ["cpython", "pypy"], "workloads": ["close-chrome", "keepalive-chrome"],
+    "full_size": [], "cell_seconds": 0.0, "requests": 1900, "warmup": 400, "runs": 3,
 }
 # --demo (`make demo`): the quick ladder, printed as a table, a couple of minutes.
 DEMO = {
     "servers": ["ref-python", "ref-fast", "anvil-fast", "anvil-llhttp", "anvil-pynative",
                 "anvil-native", "wsgiref"],
-    "runtimes": ["cpython", "pypy"],
-    "workloads": ["keepalive-chrome", "keepalive-ab"],
-    "requests": 3000, "warmup": 1000, "runs": 3,
+    "runtimes": ["cpython", "pypy"], "workloads": ["keepalive-chrome", "keepalive-ab"],
+    "full_size": [], "cell_seconds": 0.0, "requests": 3000, "warmup": 1000, "runs": 3,
 }
-# Requests/s assumed by the run-time estimate (a slow pure-Python server on
-# this 2-core machine class); the estimate errs long.
-EST_RATE = {"close": 1500.0, "keepalive": 3000.0}
-EST_START_S = 3.0
+# For --estimate, where no earlier results give a cell's rate: requests/s of
+# a pure-Python server on this 2-core machine class (and of the two that
+# serve one connection at a time); the estimate errs long.
+EST_RATE = {"close": 3000.0, "keepalive": 5000.0}
+EST_SLOW = {"wsgiref": 230.0, "cheroot": 230.0}
+EST_START_S = {"cpython": 3.0, "pypy": 6.0, "native": 1.0}
+EST_SLICES = {"cpython": 2, "pypy": 5, "native": 2}  # warm-up slices a cell needs, typically
+EST_RUN_S = 0.3  # what each client run costs besides its requests: spawn, /proc walks
 
 
 def survey_client(hammer_path):
@@ -86,14 +124,14 @@ def survey_client(hammer_path):
     return measure.Hammer(hammer_path, threads=THREADS, expect_status="200", timeout="10s")
 
 
-def measure_run(server, client, request_file, close, requests, warmup):
+def measure_run(server, client, request_file, close, requests):
     """measure.counted_run(); the survey's CPU figure is the nanosecond
     (schedstat) one: over the quick matrix's few thousand requests, 10 ms
     ticks are several µs per request of resolution. A thread that exits
     during the run takes its time with it, so the tick count is recorded
     beside it as a check."""
     out = measure.counted_run(server, client, request_file, close, requests, CONNECTIONS,
-                              warmup=warmup, client_cpu=CLIENT_CPU)
+                              client_cpu=CLIENT_CPU)
     out["cpu_per_request_us"] = out["schedstat_per_request_us"]
     return out
 
@@ -133,26 +171,70 @@ def parse_stats(log):
     return out
 
 
-def plan_requests(srv, client, request_file, close, args, cell):
-    """(warm-up, counted per run). Without --cell-seconds: the survey's counts.
-    With it, a server too slow to answer them in time gets fewer: a probe of
-    PROBE requests (part of the warm-up) gives its rate, and the warm-up and
-    each run are cut to what fits in an equal share of the budget, never below
-    MIN_COUNTED counted requests. The cell records what it ran."""
-    warmup, counted = args.warmup, args.requests - args.warmup
-    if args.cell_seconds:
-        probe = min(PROBE, warmup) if warmup else PROBE
-        r = client.run(srv.host, srv.port, request_file, close, probe, CONNECTIONS, cpu=CLIENT_CPU)
+class Sizing:
+    """How many requests a warm-up slice and a counted run of one workload get.
+
+    The survey's counts are the ceiling: a slice is half the warm-up (so the
+    rule's least, two slices, is the survey's warm-up), a run is the counted
+    requests. A workload run at full size cuts each to what the server
+    answers, at its latest rate, in the time the survey's count takes at
+    FULL_RATE: a server at or above FULL_RATE gets the survey's counts, a
+    slower one the same time (it is labelled capped). Another workload, with
+    a cell budget, cuts each slice and run to an equal share of it (the least
+    warm-up and the runs fill the budget). Without either, the counts are
+    fixed and no probe is needed.
+    """
+
+    def __init__(self, args, workload):
+        self.slice_max = max(args.warmup // 2, 1)
+        self.run_max = args.requests - args.warmup
+        if workload in args.full_size:
+            self.slice_s = self.slice_max / args.full_rate
+            self.run_s = self.run_max / args.full_rate
+        elif args.cell_seconds:
+            self.slice_s = self.run_s = args.cell_seconds / (args.runs + WARMUP_RULE["min_slices"])
+        else:
+            self.slice_s = self.run_s = None
+
+    @property
+    def needs_rate(self):
+        return self.slice_s is not None
+
+    def slice(self, rate):
+        if self.slice_s is None:
+            return self.slice_max
+        return min(self.slice_max, max(MIN_SLICE, int(rate * self.slice_s)))
+
+    def run(self, rate):
+        if self.run_s is None:
+            return self.run_max
+        return min(self.run_max, max(MIN_COUNTED, int(rate * self.run_s)))
+
+
+def warm_up(srv, client, request_file, close, sizing, cell):
+    """The probe (when the sizes depend on the rate), then measure.warm_up()'s
+    slices, each sized from the rate of the one before. Returns the rate of
+    the last slice (warm) and records both in the cell."""
+    rate = None
+    if sizing.needs_rate:
+        n = min(PROBE, sizing.slice_max)
+        r = client.run(srv.host, srv.port, request_file, close, n, CONNECTIONS, cpu=CLIENT_CPU)
         rate = r.requests_per_s or 1.0
-        share = args.cell_seconds / (args.runs + 1)
-        fit = int(rate * share)
-        warmup = max(min(warmup - probe, fit), 0)
-        counted = max(min(counted, fit), MIN_COUNTED)
-        cell["probe"] = {"requests": probe, "requests_per_s": round(rate, 1)}
-    cell["warmup"] = warmup + (cell["probe"]["requests"] if "probe" in cell else 0)
-    cell["counted_per_run"] = counted
-    cell["capped"] = counted < args.requests - args.warmup
-    return warmup, counted
+        cell["probe"] = {"requests": n, "requests_per_s": round(rate, 1), "errors": r.errors}
+    last = {"rate": rate}
+
+    def one_slice():
+        n = sizing.slice(last["rate"])
+        m = measure_run(srv, client, request_file, close, n)
+        last["rate"] = m["requests_per_s"] or 1.0
+        return {"cpu_us": m["cpu_per_request_us"], "requests": m["requests"],
+                "requests_per_s": round(m["requests_per_s"], 1), "errors": m["errors"],
+                "duration_s": round(m["duration_s"], 3)}
+
+    record = measure.warm_up(one_slice, **WARMUP_RULE)
+    record["requests"] = sum(s["requests"] for s in record["slices"])
+    cell["warmup"] = record
+    return last["rate"]
 
 
 def run_cell(server_def, runtime, workload, files, args, client):
@@ -161,12 +243,15 @@ def run_cell(server_def, runtime, workload, files, args, client):
     cell = {"server": server_def.key, "label": server_def.label, "runtime": runtime,
             "workload": workload, "mode": mode, "profile": profile, "group": server_def.group,
             "ladder_step": server_def.ladder[0] if server_def.ladder else None,
-            "note": server_def.note, "status": "ok", "error": None, "runs": []}
-    reason = server_def.unavailable.get(runtime)
+            "note": server_def.note, "status": "ok", "error": None, "runs": [],
+            "full_size": workload in args.full_size,
+            "load_average_at_start": measure.load_average()}
+    reason = server_def.unavailable_on(runtime)
     if reason:
         cell.update(status="not available", error=reason)
         return cell
     request_file = files[(mode, profile)]
+    close = mode == "close"
     with open(request_file, "rb") as f:
         request = f.read()
     t0 = time.monotonic()
@@ -181,11 +266,13 @@ def run_cell(server_def, runtime, workload, files, args, client):
     log = ""
     try:
         measure.verify(srv.host, srv.port, request)
-        warmup, counted = plan_requests(srv, client, request_file, mode == "close", args, cell)
-        for i in range(args.runs):
-            m = measure_run(srv, client, request_file, mode == "close", counted,
-                            warmup if i == 0 else 0)
-            cell["runs"].append(m)
+        sizing = Sizing(args, workload)
+        rate = warm_up(srv, client, request_file, close, sizing, cell)
+        counted = sizing.run(rate)
+        cell["counted_per_run"] = counted
+        cell["capped"] = counted < sizing.run_max
+        for _ in range(args.runs):
+            cell["runs"].append(measure_run(srv, client, request_file, close, counted))
         measure.verify(srv.host, srv.port, request)
     except Exception as e:  # noqa: BLE001 - a wrong answer or a crash is a result
         cell.update(status="failed", error=f"{type(e).__name__}: {e}"[:500])
@@ -210,6 +297,10 @@ def run_cell(server_def, runtime, workload, files, args, client):
     return cell
 
 
+def cell_key(cell):
+    return (cell["server"], cell["runtime"], cell["workload"])
+
+
 def matrix(args):
     cells = []
     for key in args.servers:
@@ -222,18 +313,38 @@ def matrix(args):
     return cells
 
 
-def estimate_s(cells, args):
-    total = 0.0
-    for s, runtime, workload in cells:
-        if s.unavailable.get(runtime):
-            continue
-        mode = WORKLOADS[workload][0]
-        n = args.warmup + args.runs * (args.requests - args.warmup)
-        t = n / EST_RATE[mode]
-        if args.cell_seconds:
-            t = min(t, args.cell_seconds + PROBE / EST_RATE[mode])
-        total += EST_START_S + t
-    return total
+def known_rates(path):
+    """{(server, runtime, workload): requests/s} of an earlier results file,
+    for the estimate; {} when there is none."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError, TypeError):
+        return {}
+    out = {}
+    for c in data.get("cells", []):
+        rps = ((c.get("summary") or {}).get("requests_per_s") or {}).get("median")
+        if rps:
+            out[cell_key(c)] = rps
+    return out
+
+
+def estimate_cell_s(server_def, runtime, workload, args, rates):
+    """Seconds one cell should take: its start, the probe, the warm-up slices
+    a cell on that runtime typically needs, the runs; at the rate an earlier
+    run measured, else EST_RATE."""
+    mode = WORKLOADS[workload][0]
+    rate = rates.get((server_def.key, runtime, workload)) or EST_SLOW.get(
+        server_def.key, EST_RATE[mode])
+    sizing = Sizing(args, workload)
+    slices = EST_SLICES[runtime]
+    n = (PROBE if sizing.needs_rate else 0) + slices * sizing.slice(rate)
+    n += args.runs * sizing.run(rate)
+    return EST_START_S[runtime] + n / rate + EST_RUN_S * (1 + slices + args.runs)
+
+
+def estimate_s(cells, args, rates):
+    return sum(estimate_cell_s(s, rt, w, args, rates) for s, rt, w in cells
+               if not s.unavailable_on(rt))
 
 
 def machine_info(args):
@@ -263,53 +374,73 @@ def parse_args(argv):
     mode.add_argument("--demo", action="store_true",
                       help="the quick ladder (make demo): print its table, write no results")
     mode.add_argument("--report-only", action="store_true",
-                      help="rewrite SURVEY.md and the charts from survey.json")
+                      help="rewrite SURVEY.md and the charts (and the README section, for "
+                      "bench/results/survey.json) from --out")
     p.add_argument("--requests", type=int, help=f"requests per run, warm-up included "
                    f"(survey: {SURVEY_REQUESTS})")
-    p.add_argument("--warmup", type=int, help=f"warm-up requests, not counted (survey: {SURVEY_WARMUP})")
-    p.add_argument("--runs", type=int, help="counted runs per configuration (default 3)")
+    p.add_argument("--warmup", type=int, help=f"the least warm-up, not counted: two slices of "
+                   f"half of it, more until CPU per request settles (survey: {SURVEY_WARMUP})")
+    p.add_argument("--runs", type=int, help=f"counted runs per cell (default {SURVEY_RUNS})")
     p.add_argument("--servers", help="comma-separated keys: " + ",".join(servers.BY_KEY))
     p.add_argument("--runtimes", help="comma-separated: cpython,pypy")
     p.add_argument("--workloads", help="comma-separated: " + ",".join(WORKLOADS))
+    p.add_argument("--full-size", help="comma-separated workloads run at the survey's counts "
+                   f"for servers that answer at least --full-rate requests/s, or 'none' "
+                   f"(full matrix: {','.join(FULL['full_size'])})")
+    p.add_argument("--full-rate", type=float, default=FULL_RATE,
+                   help=f"requests/s from which a server gets the full counts (default "
+                   f"{FULL_RATE:g}); a slower one gets the time they take at this rate")
+    p.add_argument("--cell-seconds", type=float,
+                   help="time budget per cell of the other workloads: each warm-up slice and "
+                   f"run gets 1/(runs+2) of it (full matrix: {FULL['cell_seconds']:g}; 0: none)")
     p.add_argument("--build-dir", default=str(ROOT / "build"),
                    help="where bin/hammer and bin/anvil-native are (default build/)")
     p.add_argument("--out", help="results JSON, SURVEY.md and charts beside it (default "
                    "bench/results/survey.json; quick: BUILD/survey-quick/; demo: none)")
-    p.add_argument("--cell-seconds", type=float, default=0,
-                   help="time budget per server x runtime x workload: servers too slow for "
-                   "--requests in it get fewer (recorded per cell; 0: no cap)")
     p.add_argument("--estimate", action="store_true", help="print the plan and its estimated "
                    "run time, run nothing")
-    p.add_argument("--merge", action="store_true",
-                   help="replace only the cells measured now in the existing results JSON "
-                   "(e.g. a rerun of the servers that failed), keeping the others")
+    again = p.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true",
+                       help="keep the cells already in --out (same parameters; not failed), "
+                       "measure the rest")
+    again.add_argument("--merge", action="store_true",
+                       help="replace only the cells measured now in the existing results JSON "
+                       "(e.g. a rerun of the servers that failed), keeping the others")
     p.add_argument("--no-install", action="store_true", help="do not apt-get the peers")
     p.add_argument("--label", default="", help="a note on this run, printed in SURVEY.md")
     args = p.parse_args(argv)
-    preset = QUICK if args.quick else DEMO if args.demo else {
-        "servers": [s.key for s in servers.SERVERS], "runtimes": ["cpython", "pypy"],
-        "workloads": list(WORKLOADS), "requests": SURVEY_REQUESTS, "warmup": SURVEY_WARMUP,
-        "runs": 3}
+    preset = QUICK if args.quick else DEMO if args.demo else FULL
     args.matrix = "quick" if args.quick else "demo" if args.demo else "full"
     args.servers = args.servers.split(",") if args.servers else preset["servers"]
     args.runtimes = args.runtimes.split(",") if args.runtimes else preset["runtimes"]
     args.workloads = args.workloads.split(",") if args.workloads else preset["workloads"]
-    for name, value in (("requests", args.requests), ("warmup", args.warmup), ("runs", args.runs)):
+    if args.full_size is None:
+        args.full_size = preset["full_size"]
+    else:
+        args.full_size = [] if args.full_size == "none" else args.full_size.split(",")
+    if args.cell_seconds is None:
+        args.cell_seconds = preset["cell_seconds"]
+    for name in ("requests", "warmup", "runs"):
+        value = getattr(args, name)
         if value is None:
             setattr(args, name, preset[name])
         elif (name != "warmup" and value < 1) or value < 0:
             p.error(f"--{name} must be positive")
+    if args.cell_seconds < 0 or args.full_rate <= 0:
+        p.error("--cell-seconds and --full-rate must be positive")
     bad = ([k for k in args.servers if k not in servers.BY_KEY]
            + [r for r in args.runtimes if r not in servers.RUNTIMES]
-           + [w for w in args.workloads if w not in WORKLOADS])
+           + [w for w in args.workloads + args.full_size if w not in WORKLOADS])
     if bad:
         p.error(f"unknown names: {', '.join(bad)}")
     if args.requests <= args.warmup:
         p.error("--requests must exceed --warmup (it counts the warm-up)")
-    reduced = (args.requests, args.warmup, args.runs) != (SURVEY_REQUESTS, SURVEY_WARMUP, 3) or \
-        set(args.servers) != set(servers.BY_KEY) or set(args.workloads) != set(WORKLOADS) or \
-        set(args.runtimes) != set(servers.RUNTIMES) or bool(args.cell_seconds)
-    if args.matrix == "full" and reduced:
+    chosen = {"servers": set(args.servers), "runtimes": set(args.runtimes),
+              "workloads": set(args.workloads), "full_size": set(args.full_size),
+              "cell_seconds": args.cell_seconds, "requests": args.requests,
+              "warmup": args.warmup, "runs": args.runs}
+    full = {k: set(v) if isinstance(v, list) else v for k, v in FULL.items()}
+    if args.matrix == "full" and (chosen != full or args.full_rate != FULL_RATE):
         args.matrix = "reduced"
     args.build_dir = os.path.abspath(args.build_dir)
     args.hammer = os.path.join(args.build_dir, "bin", "hammer")
@@ -318,17 +449,36 @@ def parse_args(argv):
         args.out = {"full": RESULTS / "survey.json", "reduced": RESULTS / "survey.json",
                     "quick": Path(args.build_dir) / "survey-quick" / "survey.json",
                     "demo": None}[args.matrix]
+    if args.out is not None:
+        args.out = Path(args.out).resolve()
+    if args.demo and (args.resume or args.merge):
+        p.error("--demo writes no results: nothing to resume or merge")
     return args
+
+
+def committed(out):
+    """Whether out is the committed results file (whose figures the README shows)."""
+    return out is not None and Path(out).resolve() == (RESULTS / "survey.json").resolve()
+
+
+def parameters(args):
+    return {"requests": args.requests, "warmup": args.warmup, "runs": args.runs,
+            "counted_per_run": args.requests - args.warmup, "threads": THREADS,
+            "connections": CONNECTIONS, "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU,
+            "servers": args.servers, "runtimes": args.runtimes, "workloads": args.workloads,
+            "full_size": args.full_size, "full_rate": args.full_rate,
+            "cell_seconds": args.cell_seconds, "warmup_rule": WARMUP_RULE,
+            "probe": PROBE, "min_slice": MIN_SLICE, "min_counted": MIN_COUNTED}
 
 
 def merge(old, new):
     """old's results with new's cells in place of the same server x runtime x
     workload; the merge is recorded (date, commit, load, what was replaced)."""
-    key = lambda c: (c["server"], c["runtime"], c["workload"])  # noqa: E731
-    fresh = {key(c): c for c in new["cells"]}
-    cells = [fresh.pop(key(c), c) for c in old["cells"]] + list(fresh.values())
+    fresh = {cell_key(c): c for c in new["cells"]}
+    cells = [fresh.pop(cell_key(c), c) for c in old["cells"]] + list(fresh.values())
     out = dict(old)
     out["cells"] = cells
+    out["complete"] = old.get("complete", True) and new.get("complete", True)
     out["merges"] = old.get("merges", []) + [{
         "date": new["machine"]["date"], "git_commit": new["machine"]["git_commit"],
         "load_average_at_start": new["machine"]["load_average_at_start"],
@@ -342,23 +492,46 @@ def merge(old, new):
     return out
 
 
-def print_cell(cell, i, n):
+def print_cell(cell, i, n, kept=False):
     s = cell.get("summary") or {}
     rps, cpu = s.get("requests_per_s"), s.get("cpu_per_request_us")
     what = f"{cell['label']} [{servers.RUNTIME_LABELS[cell['runtime']]}] {cell['workload']}"
+    if kept:
+        what += " (kept, --resume)"
     if cell["status"] in ("ok", "errors") and rps:
         extra = f", {s['errors']} errors" if s["errors"] else ""
+        wu = cell.get("warmup") or {}
+        if wu.get("slices"):
+            extra += (f"; warm-up {len(wu['slices'])} slices, {wu['requests']} requests"
+                      + ("" if wu["settled"] else ", NOT settled"))
+        if cell.get("capped"):
+            extra += f"; capped at {cell['counted_per_run']} per run"
         print(f"[{i}/{n}] {what}: {rps['median']:.0f} req/s ({rps['min']:.0f}-{rps['max']:.0f}), "
               f"{cpu['median']:.1f} us CPU/request{extra} ({cell['wall_s']} s)", flush=True)
     else:
         print(f"[{i}/{n}] {what}: {cell['status'].upper()}: {cell['error']}", flush=True)
 
 
+def plan_text(cells, args, rates):
+    """--estimate: one line per cell, with how it is sized and its estimate."""
+    lines = []
+    for s, rt, w in cells:
+        why = s.unavailable_on(rt)
+        if why:
+            lines.append(f"  {s.key:26} {rt:8} {w:17} n/a: {why}")
+            continue
+        size = ("full size" if w in args.full_size else
+                f"<= {args.cell_seconds:g} s" if args.cell_seconds else "fixed counts")
+        lines.append(f"  {s.key:26} {rt:8} {w:17} {size:13} "
+                     f"~{estimate_cell_s(s, rt, w, args, rates):5.0f} s")
+    return "\n".join(lines)
+
+
 def main(argv):
     args = parse_args(argv)
     if args.report_only:
-        data = json.loads((RESULTS / "survey.json").read_text())
-        report.write_all(data, RESULTS)
+        data = json.loads(args.out.read_text())
+        report.write_all(data, args.out.parent, readme=committed(args.out))
         return 0
     if not args.estimate and not os.access(args.hammer, os.X_OK):
         print(f"survey: {args.hammer} is missing: run `make build` (or pass --build-dir)",
@@ -367,7 +540,8 @@ def main(argv):
     if not args.no_install and not args.estimate and args.matrix != "demo":
         install_peers()
     cells = matrix(args)
-    est = estimate_s(cells, args)
+    rates = known_rates(args.out if args.out and args.out.exists() else RESULTS / "survey.json")
+    est = estimate_s(cells, args, rates)
     banner = {"quick": "QUICK matrix (make survey QUICK=1): fewer servers, requests and workloads",
               "demo": "DEMO: the quick cost ladder (make demo)",
               "reduced": "REDUCED matrix: not the survey's full parameters",
@@ -375,17 +549,46 @@ def main(argv):
     print(f"survey: {banner}")
     print(f"survey: {len(cells)} cells ({len(args.servers)} servers x runtimes x "
           f"{len(args.workloads)} workloads), {args.requests} requests per run of which "
-          f"{args.warmup} warm-up (once per cell), {args.runs} runs; "
-          f"estimated at most {est / 60:.0f} min", flush=True)
+          f"{args.warmup} warm-up (at least; more until CPU per request settles), "
+          f"{args.runs} runs; estimated about {est / 60:.0f} min", flush=True)
+    if args.full_size:
+        print(f"survey: {', '.join(args.full_size)} at full size for servers from "
+              f"{args.full_rate:g} req/s (slower ones: the time that takes at that rate)")
     if args.cell_seconds:
-        print(f"survey: at most about {args.cell_seconds:.0f} s per cell: slower servers get "
-              f"fewer requests (each cell records its counts)")
+        print(f"survey: other workloads reduced to about {args.cell_seconds:g} s per cell")
     if args.estimate:
+        print(plan_text(cells, args, rates))
         return 0
+    params = parameters(args)
+    old, done = None, {}
+    if (args.resume or args.merge) and args.out.exists():
+        old = json.loads(args.out.read_text())
+    if args.resume and old:
+        if old.get("parameters") != params:
+            print("survey: --resume: the results in --out were made with other parameters; "
+                  "start afresh (or pass the same options)", file=sys.stderr)
+            return 2
+        done = {cell_key(c): c for c in old["cells"] if c["status"] != "failed"}
+        print(f"survey: --resume: {len(done)} cells kept from {args.out}")
     client = survey_client(args.hammer)
-    machine = machine_info(args)  # at the start: the date and load the run began with
-    results = []
-    started = time.monotonic()
+    data = {"matrix": args.matrix, "label": args.label, "complete": False,
+            "machine": old["machine"] if done else machine_info(args),
+            "parameters": params, "survey_2013": servers.SURVEY_2013, "cells": []}
+    if done:  # when and under what load each part of the run was measured
+        now = machine_info(args)
+        data["resumes"] = old.get("resumes", []) + [{
+            k: now[k] for k in ("date", "git_commit", "load_average_at_start")}]
+    started = time.monotonic() - (old.get("elapsed_s", 0) if done else 0)
+
+    def save():
+        data["load_average_at_end"] = os.getloadavg()
+        data["elapsed_s"] = round(time.monotonic() - started, 1)
+        if args.out is None:
+            return data
+        out = merge(old, data) if args.merge and old else data
+        measure.write_json(args.out, out)
+        return out
+
     with tempfile.TemporaryDirectory(prefix="anvil-survey-") as tmp:
         files = request_files(tmp)
         # A snapshot of the anvil package and its built extensions: a rebuild in
@@ -394,30 +597,20 @@ def main(argv):
         shutil.copytree(ROOT / "python" / "anvil", os.path.join(args.python_dir, "anvil"),
                         ignore=shutil.ignore_patterns("__pycache__"))
         for i, (s, runtime, workload) in enumerate(cells, 1):
-            cell = run_cell(s, runtime, workload, files, args, client)
-            results.append(cell)
-            print_cell(cell, i, len(cells))
-    data = {"matrix": args.matrix, "label": args.label, "machine": machine,
-            "parameters": {"requests": args.requests, "warmup": args.warmup, "runs": args.runs,
-                           "counted_per_run": args.requests - args.warmup, "threads": THREADS,
-                           "connections": CONNECTIONS, "server_cpu": SERVER_CPU,
-                           "client_cpu": CLIENT_CPU, "servers": args.servers,
-                           "runtimes": args.runtimes, "workloads": args.workloads,
-                           "cell_seconds": args.cell_seconds},
-            "load_average_at_end": os.getloadavg(),
-            "elapsed_s": round(time.monotonic() - started, 1),
-            "survey_2013": servers.SURVEY_2013, "cells": results}
+            kept = done.get((s.key, runtime, workload))
+            cell = kept or run_cell(s, runtime, workload, files, args, client)
+            data["cells"].append(cell)
+            save()
+            print_cell(cell, i, len(cells), kept=bool(kept))
+    data["complete"] = True
+    out = save()
     print(f"survey: done in {data['elapsed_s'] / 60:.1f} min")
     if args.matrix == "demo":
         print(report.ladder_text(data))
         return 0
-    if args.merge and Path(args.out).exists():
-        data = merge(json.loads(Path(args.out).read_text()), data)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
     print(f"survey: wrote {args.out}")
-    report.write_all(data, Path(args.out).parent)
-    print(report.survey_text(data))
+    report.write_all(out, args.out.parent, readme=committed(args.out))
+    print(report.survey_text(out))
     return 0
 
 

@@ -1,0 +1,303 @@
+"""The survey driver (bench/survey): how a cell is sized, the presets, the
+uvicorn matrix and its availability per runtime, the report's second ladder,
+the twisted/tornado comparison and the claims on made-up figures, and one
+end-to-end run that is interrupted and resumed."""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SURVEY = os.path.join(ROOT, "bench", "survey")
+HAMMER = os.path.join(ROOT, "build", "bin", "hammer")
+PYTHON = "/usr/bin/python3"
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+import measure  # noqa: E402
+from measure import servers as launch  # noqa: E402
+
+
+def _load_survey():
+    """bench/survey's modules (survey, report, servers) without clashing with
+    bench/apps' report module, which test_apps.py imports under the same
+    name: the names are swapped in sys.modules only while they load."""
+    saved = {k: sys.modules.pop(k) for k in ("survey", "report", "servers") if k in sys.modules}
+    sys.path.insert(0, SURVEY)
+    try:
+        mod = importlib.import_module("survey")
+        return mod, mod.report, mod.servers
+    finally:
+        sys.path.remove(SURVEY)
+        for k in ("survey", "report", "servers"):
+            sys.modules.pop(k, None)
+        sys.modules.update(saved)
+
+
+survey, report, srvs = _load_survey()
+
+
+def args_of(*argv):
+    return survey.parse_args(list(argv))
+
+
+# --- sizing and presets -----------------------------------------------------------------
+
+def test_the_full_size_workload_gets_the_survey_counts_from_2000_requests_per_s():
+    a = args_of()
+    assert a.matrix == "full" and a.full_size == ["close-chrome"] and a.cell_seconds == 12
+    s = survey.Sizing(a, "close-chrome")
+    assert s.slice(2000) == 15000 and s.slice(9000) == 15000  # two of them: the survey's 30000
+    assert s.run(2000) == 90000 and s.run(13000) == 90000
+    # Slower: the time the counts take at 2000/s (7.5 s a slice, 45 s a run).
+    assert s.slice(230) == int(230 * 7.5) and s.run(230) == int(230 * 45)
+    assert s.run(1999) < 90000
+
+
+def test_the_other_workloads_share_the_cell_budget():
+    a = args_of()
+    s = survey.Sizing(a, "keepalive-ab")
+    share = 12 / (3 + 2)  # the least warm-up (2 slices) and 3 runs fill the budget
+    assert s.slice(5000) == int(5000 * share) and s.run(5000) == int(5000 * share)
+    assert s.slice(10) == survey.MIN_SLICE and s.run(10) == survey.MIN_COUNTED
+    assert s.slice(1e6) == 15000 and s.run(1e6) == 90000  # never above the survey's counts
+
+
+def test_quick_and_uncapped_cells_have_fixed_counts_and_no_probe():
+    a = args_of("--quick")
+    s = survey.Sizing(a, "close-chrome")
+    assert not s.needs_rate
+    assert s.slice(None) == a.warmup // 2 and s.run(None) == a.requests - a.warmup
+    assert a.out.parent.name == "survey-quick"
+
+
+@pytest.mark.parametrize("argv, matrix", [
+    ([], "full"),
+    (["--cell-seconds", "20"], "reduced"),
+    (["--full-size", "none"], "reduced"),
+    (["--servers", "nginx"], "reduced"),
+    (["--requests", "20000", "--warmup", "5000"], "reduced"),
+    (["--full-rate", "1000"], "reduced"),
+    (["--quick"], "quick"),
+])
+def test_only_the_full_parameters_are_labelled_full(argv, matrix):
+    assert args_of(*argv).matrix == matrix
+
+
+@pytest.mark.parametrize("argv", [
+    ["--servers", "nope"], ["--full-size", "close-nope"], ["--requests", "10", "--warmup", "10"],
+    ["--resume", "--merge"], ["--demo", "--resume"], ["--cell-seconds", "-1"],
+])
+def test_bad_options_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        survey.parse_args(argv)
+    assert e.value.code == 2
+
+
+# --- the uvicorn matrix -----------------------------------------------------------------
+
+def test_the_uvicorn_matrix_has_all_four_combinations_and_hypercorn():
+    keys = {s.key for s in srvs.SERVERS if s.uvicorn}
+    assert keys == {f"uvicorn-{l}-{h}" for l in ("uvloop", "asyncio") for h in ("httptools", "h11")}
+    spec = srvs.BY_KEY["uvicorn-asyncio-h11"].spec("cpython", "build")
+    argv = " ".join(spec.argv)
+    assert "--interface wsgi" in argv and "--loop asyncio" in argv and "--http h11" in argv
+    assert argv.endswith("hello:app") and "{port}" in argv
+    assert "hypercorn" in srvs.BY_KEY["hypercorn"].spec("pypy", "build").argv
+
+
+def test_import_error_names_the_missing_module():
+    assert launch.import_error(PYTHON, ["os", "json"]) is None
+    err = launch.import_error(PYTHON, ["os", "anvil_no_such_module"])
+    assert err == "ModuleNotFoundError: No module named 'anvil_no_such_module'"
+
+
+def test_a_server_whose_modules_do_not_import_is_not_available_with_the_reason():
+    s = srvs.Server("x", "x", ["cpython"], None, requires=["anvil_no_such_module"])
+    why = s.unavailable_on("cpython")
+    assert "anvil_no_such_module" in why and "CPython" in why
+    assert srvs.Server("y", "y", ["cpython"], None, requires=["json"]).unavailable_on(
+        "cpython") is None
+
+
+@pytest.mark.parametrize("key", ["uvicorn-asyncio-h11", "uvicorn-uvloop-httptools", "uvicorn-asgi",
+                                 "hypercorn"])
+def test_the_new_servers_serve_hello_on_cpython(key):
+    s = srvs.BY_KEY[key]
+    if s.unavailable_on("cpython"):
+        pytest.skip(s.unavailable_on("cpython"))
+    srv = measure.start_server(s.spec("cpython", os.path.join(ROOT, "build")), cpu=0)
+    try:
+        with open(os.path.join(ROOT, "bench", "requests", "chrome-2013.http"), "rb") as f:
+            measure.verify(srv.host, srv.port, f.read())
+    finally:
+        srv.stop()
+
+
+# --- the report on made-up figures ------------------------------------------------------
+
+def cell(server, runtime, workload, cpu, rps=None, slices=None, status="ok", settled=True):
+    s = lambda v: {"median": v, "min": v, "max": v, "n": 3}  # noqa: E731
+    c = {"server": server, "runtime": runtime, "workload": workload, "status": status,
+         "label": srvs.BY_KEY[server].label, "group": srvs.BY_KEY[server].group,
+         "error": "why" if status != "ok" else None, "runs": []}
+    if status == "ok":
+        c["summary"] = {"cpu_per_request_us": s(cpu), "requests_per_s": s(rps or 1e6 / cpu),
+                        "errors": 0, "requests": 300}
+    if slices:
+        c["warmup"] = {"slices": [{"cpu_us": v, "requests": 100, "requests_per_s": r}
+                                  for v, r in slices],
+                       "settled": settled, "requests": 100 * len(slices)}
+    return c
+
+
+def data_of(cells, workloads=("close-chrome",), runtimes=("cpython", "pypy")):
+    return {"matrix": "quick", "label": "", "complete": True,
+            "machine": {"date": "2026-11-26", "git_commit": "abc", "cpu_model": "cpu",
+                        "cores": 2, "kernel": "k", "load_average_at_start": [1.0, 1.0, 1.0]},
+            "parameters": {"workloads": list(workloads), "runtimes": list(runtimes),
+                           "requests": 1900, "warmup": 400, "runs": 3, "counted_per_run": 1500,
+                           "threads": 4, "connections": 40, "server_cpu": 0, "client_cpu": 1,
+                           "cell_seconds": 0, "full_size": [], "full_rate": 2000,
+                           "warmup_rule": survey.WARMUP_RULE},
+            "elapsed_s": 60, "cells": cells}
+
+
+def ladder_cells(rt, w, anvil, uvicorn):
+    """anvil: (step 1, 2, 3) µs; uvicorn: {(loop, http): µs}."""
+    out = [cell(k, rt, w, v) for k, v in zip(("ref-python", "ref-fast", "anvil-fast"), anvil)]
+    out += [cell(f"uvicorn-{loop}-{http}", rt, w, v) for (loop, http), v in uvicorn.items()]
+    return out
+
+
+def test_the_2x2_gives_both_moves_at_its_margins():
+    cells = report.Cells(data_of(ladder_cells("cpython", "close-chrome", (45, 43, 36), {
+        ("asyncio", "h11"): 120.0, ("asyncio", "httptools"): 90.0, ("uvloop", "h11"): 80.0,
+        ("uvloop", "httptools"): 50.0})))
+    table = report.uvicorn_table(cells, "cpython", "close-chrome")
+    assert "+30.0 µs (1.33x)" in table  # asyncio: h11 − httptools
+    assert "+30.0 µs (1.60x)" in table  # uvloop: h11 − httptools
+    assert "+40.0 µs (1.50x)" in table  # h11: asyncio − uvloop
+    assert "both: +70.0 µs (2.40x)" in table
+
+
+def test_the_ladders_disagree_on_the_loop_and_the_report_says_why():
+    # The parser: 27% of anvil's request, 20% and 18% of uvicorn's: both hold.
+    # The loop: anvil's 1.14x (16 → 14), uvicorn's 1.8x (40 µs saved): they differ.
+    cells = report.Cells(data_of(ladder_cells("cpython", "keepalive-chrome", (22, 16, 14), {
+        ("asyncio", "h11"): 100.0, ("asyncio", "httptools"): 80.0, ("uvloop", "h11"): 55.0,
+        ("uvloop", "httptools"): 45.0}), workloads=("keepalive-chrome",)))
+    agree, differ = report.ladders_agree(cells)
+    assert len(differ) == 1 and ", loop: anvil's Python loop 1.14x" in differ[0]
+    assert "uvicorn's Python loop does more per request" in differ[0]
+    assert "saves 40.0 µs against anvil's 2.0 µs" in differ[0]
+    assert len(agree) == 1 and ", parser: anvil's Python parser 27%" in agree[0]
+    md = "\n".join(report.uvicorn_section(cells))
+    assert "They do not, and why" in md
+
+
+def test_the_wsgi_adapters_cost_explains_a_dearer_uvicorn_request():
+    cells = ladder_cells("cpython", "close-chrome", (45, 43, 36), {
+        ("asyncio", "h11"): 120.0, ("asyncio", "httptools"): 110.0, ("uvloop", "h11"): 60.0,
+        ("uvloop", "httptools"): 50.0})
+    cells.append(cell("uvicorn-asgi", "cpython", "close-chrome", 30.0))
+    md = "\n".join(report.uvicorn_section(report.Cells(data_of(cells))))
+    assert "costs 50.0 µs per request with the WSGI app, 30.0 µs with the same response from " \
+           "an ASGI app: +20.0 µs (40% of the request)" in md
+    agree, differ = report.ladders_agree(report.Cells(data_of(cells)))
+    loop = [d for d in differ if ", loop:" in d][0]  # anvil 1.19x, uvicorn 2.00x / 2.20x
+    assert "a uvicorn request costs more around it (uvicorn on asyncio with httptools: " \
+           "110.0 µs, against 43.0 µs at anvil's step 2)" in loop
+    assert "the WSGI adapter alone takes 20.0 µs" in loop
+
+
+def test_the_ladders_agree():
+    cells = report.Cells(data_of(ladder_cells("cpython", "close-chrome", (45, 43, 36), {
+        ("asyncio", "h11"): 50.0, ("asyncio", "httptools"): 48.0, ("uvloop", "h11"): 40.0,
+        ("uvloop", "httptools"): 38.0})))
+    agree, differ = report.ladders_agree(cells)
+    assert differ == [] and len(agree) == 2
+
+
+def test_pypy_cells_that_are_not_available_show_their_reason():
+    cells = ladder_cells("pypy", "close-chrome", (44, 43, 38), {("asyncio", "h11"): 60.0})
+    cells += [cell(f"uvicorn-uvloop-{h}", "pypy", "close-chrome", None, status="not available")
+              for h in ("h11", "httptools")]
+    md = "\n".join(report.uvicorn_section(report.Cells(data_of(cells, runtimes=("pypy",)))))
+    assert "| uvloop (C loop) | n/a | n/a |" in md and "Not available: " in md and "why" in md
+
+
+def test_the_contradiction_is_explained_when_the_warm_up_flips_the_order():
+    cells = [cell("twisted", "cpython", "close-chrome", 250, rps=3800,
+                  slices=[(260, 3700), (251, 3790)]),
+             cell("twisted", "pypy", "close-chrome", 160, rps=4100,
+                  slices=[(600, 2400), (300, 3000), (170, 3900), (165, 4000)])]
+    rows = report.contradiction_rows(report.Cells(data_of(cells)))
+    text = report.contradiction_verdicts(rows)[0]
+    assert "PyPy serves 4,100 requests/s against CPython's 3,800" in text
+    assert "PyPy is faster" in text and "4 warm-up slices" in text
+    assert "from 600.0 µs in the first slice to 165.0 µs" in text
+    assert "the opposite order" in text
+    table = report.contradiction_table(rows)
+    assert "| 4 (400) |" in table
+
+
+def test_claim_4_cites_both_ladders():
+    cells = report.Cells(data_of(ladder_cells("cpython", "close-chrome", (45, 43, 36), {
+        ("asyncio", "h11"): 120.0, ("asyncio", "httptools"): 90.0, ("uvloop", "h11"): 60.0,
+        ("uvloop", "httptools"): 50.0})))
+    claims = {c[0].split(" (")[0]: c for c in report.claims(cells)}
+    _, verdict, evidence = claims["On CPython 'running a loop in C' is still very important"]
+    assert "anvil's ladder: does not hold, the Python loop costs 1.19x" in verdict
+    assert "uvicorn's: holds, asyncio costs 1.90x" in verdict  # median of 2.00x and 1.80x
+    assert "uvicorn with h11" in evidence
+
+
+def test_write_section_replaces_only_between_its_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# t\n\n<!-- survey:begin -->\nold\n<!-- survey:end -->\n\nafter\n")
+    measure.write_section(readme, "survey", "new\n")
+    assert readme.read_text() == ("# t\n\n<!-- survey:begin -->\n\nnew\n\n<!-- survey:end -->"
+                                  "\n\nafter\n")
+    measure.write_section(readme, "apps", "x")
+    assert readme.read_text().endswith("<!-- apps:begin -->\n\nx\n\n<!-- apps:end -->\n")
+
+
+# --- end to end: a run, interrupted, resumed --------------------------------------------
+
+@pytest.mark.skipif(not os.access(HAMMER, os.X_OK), reason="build/bin/hammer is not built")
+def test_a_run_warms_each_cell_and_resume_measures_only_what_is_missing(tmp_path):
+    out = tmp_path / "survey.json"
+    argv = [PYTHON, os.path.join(SURVEY, "survey.py"), "--servers", "anvil-fast,ref-fast",
+            "--runtimes", "cpython", "--workloads", "keepalive-chrome", "--requests", "700",
+            "--warmup", "400", "--runs", "2", "--no-install", "--out", str(out)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert data["complete"] and data["matrix"] == "reduced"
+    assert data["parameters"]["warmup_rule"] == survey.WARMUP_RULE
+    for c in data["cells"]:
+        assert c["status"] in ("ok", "errors"), c.get("error")
+        wu = c["warmup"]
+        assert 2 <= len(wu["slices"]) <= 12 and all(s["requests"] == 200 for s in wu["slices"])
+        assert wu["requests"] == 200 * len(wu["slices"]) and all(s["cpu_us"] for s in wu["slices"])
+        assert len(c["runs"]) == 2 and c["counted_per_run"] == 300 and not c["capped"]
+    assert (tmp_path / "SURVEY.md").exists() and (tmp_path / "survey-ladders.png").exists()
+    # An interrupted run: the second cell never finished.
+    first = data["cells"][0]
+    data["cells"] = [first]
+    data["complete"] = False
+    out.write_text(json.dumps(data))
+    r = subprocess.run(argv + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "1 cells kept" in r.stdout and "(kept, --resume)" in r.stdout
+    again = json.loads(out.read_text())
+    assert again["complete"] and len(again["cells"]) == 2 and again["cells"][0] == first
+    assert again["cells"][1]["server"] == "ref-fast" and again["resumes"]
+    # Other parameters: --resume refuses to mix them.
+    r = subprocess.run(argv[:-2] + ["--runs", "3", "--out", str(out), "--resume"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "other parameters" in r.stderr
