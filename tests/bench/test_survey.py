@@ -97,6 +97,22 @@ def test_bad_options_exit_2(argv, capsys):
     assert e.value.code == 2
 
 
+def test_estimate_prints_each_cells_sizing_and_runs_nothing(tmp_path):
+    out = tmp_path / "survey.json"
+    r = subprocess.run([PYTHON, os.path.join(SURVEY, "survey.py"), "--estimate", "--servers",
+                        "wsgiref,nginx,uvicorn-uvloop-h11", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert "REDUCED" in lines[0] and "estimated about" in lines[1]
+    assert any(ln.split()[:4] == ["wsgiref", "cpython", "close-chrome", "full"] for ln in lines)
+    assert any(ln.split()[:4] == ["nginx", "native", "close-ab", "<="] for ln in lines)
+    uvloop_pypy = [ln for ln in lines if ln.split()[:2] == ["uvicorn-uvloop-h11", "pypy"]]
+    assert len(uvloop_pypy) == 4 and all("n/a: `import uvicorn, uvloop, h11` fails" in ln
+                                         for ln in uvloop_pypy)
+    assert not out.exists()
+
+
 # --- the uvicorn matrix -----------------------------------------------------------------
 
 def test_the_uvicorn_matrix_has_all_four_combinations_and_hypercorn():
