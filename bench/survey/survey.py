@@ -99,7 +99,7 @@ QUICK = {
                 "uvicorn-asyncio-httptools", "uvicorn-asyncio-h11", "uvicorn-asgi", "hypercorn",
                 "nginx"],
     "runtimes": ["cpython", "pypy"], "workloads": ["close-chrome", "keepalive-chrome"],
-    "full_size": [], "cell_seconds": 0.0, "requests": 1900, "warmup": 400, "runs": 3,
+    "full_size": [], "cell_seconds": 0.0, "requests": 1400, "warmup": 400, "runs": 3,
 }
 # --demo (`make demo`): the quick ladder, printed as a table, a couple of minutes.
 DEMO = {
