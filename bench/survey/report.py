@@ -280,7 +280,14 @@ def warmup_rule_text(cells):
             f"with a probe of {p.get('probe', 500)} requests that gives its rate. CPython "
             "settles in the first slices; PyPy's JIT compiles for a while. A cell marked "
             "*not settled* reached the cap with its CPU per request still moving: its figures "
-            "are not warm.")
+            "are not warm." + (
+                f" Here a slice is only {p['warmup'] // 2:,} requests: two slices of a JIT that "
+                "is still compiling can agree by chance, so PyPy's figures in this run are not "
+                "warm even where settled (the full matrix's slices are 15,000)."
+                if p["warmup"] // 2 < SMALL_SLICE else ""))
+
+
+SMALL_SLICE = 5000  # below this, PyPy's slices can agree by chance before the JIT settles
 
 
 def warmup_of(cell):
@@ -481,78 +488,80 @@ def ladders_agree(cells):
             up, ul = uvicorn_moves(cells, rt, w)
             adapter = adapter_cost(cells, rt, w)
             if ap and up:
-                a_share = parser_share(ap)
-                u = statistics.median(parser_share(m) for _, m in up)
-                line = (f"{where}, parser: anvil's Python parser {a_share:.0%} of its request "
-                        f"({ap[0]:+.1f} µs), uvicorn's h11 {u:.0%} ({_us_list(up)})")
-                why = _why("parser", ap, [m for _, m in up],
-                           cells.value("ref-python", rt, w, "cpu_per_request_us"),
-                           uv(cells, "asyncio", "h11", rt, w), adapter)
-                if (a_share >= PARSER_SHARE) == (u >= PARSER_SHARE):
-                    agree.append(line + _sizes(ap, [m for _, m in up], why))
-                else:
-                    differ.append(f"{line}: {why}")
+                a = {"saved": ap[0], "metric": parser_share(ap),
+                     "base": cells.value("ref-python", rt, w, "cpu_per_request_us")}
+                u = {"saved": statistics.median(m[0] for _, m in up),
+                     "metric": statistics.median(parser_share(m) for _, m in up),
+                     "base": uv(cells, "asyncio", "h11", rt, w)}
+                line = (f"{where}, parser: anvil's Python parser {a['metric']:.0%} of its "
+                        f"request ({ap[0]:+.1f} µs), uvicorn's h11 {u['metric']:.0%} "
+                        f"({_us_list(up)})")
+                _judge(line, "parser", a, u, PARSER_SHARE, adapter, agree, differ)
             if al and ul:
-                u = statistics.median(m[1] for _, m in ul)
+                a = {"saved": al[0], "metric": al[1],
+                     "base": cells.value("ref-fast", rt, w, "cpu_per_request_us")}
+                u = {"saved": statistics.median(m[0] for _, m in ul),
+                     "metric": statistics.median(m[1] for _, m in ul),
+                     "base": uv(cells, "asyncio", "httptools", rt, w)}
                 line = (f"{where}, loop: anvil's Python loop {al[1]:.2f}x its C++ loop "
-                        f"({al[0]:+.1f} µs), uvicorn's asyncio {u:.2f}x uvloop "
+                        f"({al[0]:+.1f} µs), uvicorn's asyncio {u['metric']:.2f}x uvloop "
                         f"({_us_list(ul)})")
-                why = _why("loop", al, [m for _, m in ul],
-                           cells.value("ref-fast", rt, w, "cpu_per_request_us"),
-                           uv(cells, "asyncio", "httptools", rt, w), adapter)
-                if (al[1] >= LOOP_RATIO) == (u >= LOOP_RATIO):
-                    agree.append(line + _sizes(al, [m for _, m in ul], why))
-                else:
-                    differ.append(f"{line}: {why}")
+                _judge(line, "loop", a, u, LOOP_RATIO, adapter, agree, differ)
     return agree, differ
 
 
-def _sizes(anvil_move, uvicorn_moves_, why):
-    """For an agreement: the explanation too when the µs saved differ by
-    more than 1.5x (the same verdict from very different costs)."""
-    u = statistics.median(m[0] for m in uvicorn_moves_)
-    a = anvil_move[0]
-    if a > 0 and u > 0 and max(a, u) > 1.5 * min(a, u):
-        return f"; the same verdict from different sizes: {why}"
-    return ""
+def _judge(line, stage, a, u, threshold, adapter, agree, differ):
+    """Files the line under agree or differ; the reason goes with a
+    disagreement, and with an agreement whose µs saved differ by more than
+    1.5x (the same verdict from very different costs)."""
+    why = _why(stage, a, u, adapter)
+    if (a["metric"] >= threshold) == (u["metric"] >= threshold):
+        small, big = sorted((a["saved"], u["saved"]))
+        if small > 0 and big > 1.5 * small:
+            line += f"; the same verdict from different sizes: {why}"
+        agree.append(line)
+    else:
+        differ.append(f"{line}: {why}")
 
 
 def _us_list(ms):
     return ", ".join(f"{m[0]:+.1f} µs on {k}" for k, m in ms)
 
 
-def _why(stage, anvil_move, uvicorn_moves_, anvil_base, uvicorn_base, adapter=None):
-    """Why two ratios differ: the µs the move saves in each, and the cost of
-    the request it is a part of (the rest of the server dilutes a ratio),
-    with what uvicorn's WSGI adapter takes of that where it was measured."""
-    u_saved = statistics.median(m[0] for m in uvicorn_moves_)
-    a_saved = anvil_move[0]
+def _why(stage, a, u, adapter=None):
+    """Why the two ladders' figures for one move differ. a and u (anvil's,
+    uvicorn's): saved (µs the move saves), metric (the share or ratio the
+    verdict reads), base (the request with that stage in Python). The ratio
+    of a move grows with the µs it saves and shrinks with the cost of the
+    rest of the request: whichever of the two the figures show is said,
+    with what uvicorn's WSGI adapter takes of its request where measured."""
+    names = {"anvil": a, "uvicorn": u}
+    hi, lo = ("anvil", "uvicorn") if a["metric"] >= u["metric"] else ("uvicorn", "anvil")
+    H, L = names[hi], names[lo]
     parts = []
-    if u_saved > 1.5 * a_saved:
-        parts.append(f"uvicorn's Python {stage} does more per request: moving it into C saves "
-                     f"{u_saved:.1f} µs against anvil's {a_saved:.1f} µs")
-    elif a_saved > 1.5 * u_saved:
-        parts.append(f"anvil's Python {stage} does more per request: moving it into C saves "
-                     f"{a_saved:.1f} µs against uvicorn's {u_saved:.1f} µs")
-    else:
-        parts.append(f"the {stage} costs about as much in both ({a_saved:.1f} µs in anvil, "
-                     f"{u_saved:.1f} µs in uvicorn)")
-    if anvil_base and uvicorn_base:
-        what = "uvicorn on asyncio with " + ("h11" if stage == "parser" else "httptools")
-        step = "step 1" if stage == "parser" else "step 2"
-        if uvicorn_base > 1.3 * anvil_base:
-            text = (f"a uvicorn request costs more around it ({what}: {uvicorn_base:.1f} µs, "
-                    f"against {anvil_base:.1f} µs at anvil's {step}), which makes the same "
-                    "saving a smaller ratio")
-            if adapter:
-                text += (f"; of that, the WSGI adapter alone takes {adapter[0] - adapter[1]:.1f} "
-                         f"µs (uvicorn with uvloop and httptools: {adapter[0]:.1f} µs with the "
-                         f"WSGI app, {adapter[1]:.1f} µs with the same app as ASGI)")
-            parts.append(text)
-        elif anvil_base > 1.3 * uvicorn_base:
-            parts.append(f"an anvil request costs more around it ({anvil_base:.1f} µs at its "
-                         f"{step}, against {uvicorn_base:.1f} µs for {what}), which makes "
-                         "its ratio smaller")
+    if L["saved"] <= 0:
+        parts.append(f"{lo}'s move saves nothing measurable here ({L['saved']:+.1f} µs: within "
+                     f"this run's noise), {hi}'s {H['saved']:.1f} µs")
+    elif H["saved"] > 1.5 * L["saved"]:
+        parts.append(f"{hi}'s Python {stage} does more per request: moving it into C saves "
+                     f"{H['saved']:.1f} µs against {lo}'s {L['saved']:.1f} µs")
+    dearer = L["base"] and H["base"] and L["base"] > 1.3 * H["base"]
+    if dearer:
+        text = (f"{lo}'s request costs more around the {stage} ({L['base']:.1f} µs with it in "
+                f"Python, against {H['base']:.1f} µs in {hi}'s), which makes "
+                + ("even a larger saving" if L["saved"] >= H["saved"] else "a saving")
+                + " a smaller share of it")
+        if lo == "uvicorn" and adapter:
+            text += (f"; of that, uvicorn's WSGI adapter alone takes "
+                     f"{adapter[0] - adapter[1]:.1f} µs (uvloop and httptools: "
+                     f"{adapter[0]:.1f} µs with the WSGI app, {adapter[1]:.1f} µs with the "
+                     "same response from an ASGI app)")
+        parts.append(text)
+    if not parts:
+        parts.append(f"neither the µs saved ({a['saved']:.1f} in anvil, {u['saved']:.1f} in "
+                     f"uvicorn) nor the cost around the {stage} ({_fmt(a['base'], 1)} against "
+                     f"{_fmt(u['base'], 1)} µs) differ enough to explain it: read it as this "
+                     "run's noise")
     return "; ".join(parts)
 
 
