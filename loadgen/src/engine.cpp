@@ -561,8 +561,10 @@ class Worker {
         drop_idle(c);
         continue;
       }
-      // Idle (paced or backing off) connections stop now; busy ones after their response.
-      if (stop && (c.pending == 0 || sh_.abort.load(std::memory_order_relaxed))) finish(c);
+      // Idle (paced or backing off) connections stop now; busy ones after their
+      // response, draining ones after the server's close (or their deadline).
+      const bool idle = c.pending == 0 && !c.draining;
+      if (stop && (idle || sh_.abort.load(std::memory_order_relaxed))) finish(c);
     }
   }
 
