@@ -117,7 +117,7 @@ bench: build bench-deps
 	@if [ -x bench/loadgen/run.sh ]; then bench/loadgen/run.sh; fi
 
 # The WSGI server survey and its two ladders (bench/survey/survey.py): the
-# survey's workload at its full size, the others reduced; about 1.5 hours.
+# survey's workload at its full size, the others reduced; 1.5 to 2.5 hours.
 # QUICK=1: a reduced matrix into build/survey-quick/, about 5 minutes.
 # SURVEY_ARGS passes options through, e.g. SURVEY_ARGS=--resume after an
 # interruption, SURVEY_ARGS=--estimate for the plan.
