@@ -212,7 +212,10 @@ TEST(Process, AcceptSurvivesRunningOutOfDescriptors) {
   // it reports any virtual call as "invalid vptr" and aborts the server.
   GTEST_SKIP() << "sanitizer runtimes need free descriptors themselves";
 #endif
-  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "0", "hello"}, limit_files(32, 32));
+  // An explicit limit above the descriptors (the default one is derived from
+  // RLIMIT_NOFILE and would shed before running out).
+  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "0", "--max-connections", "1000", "hello"},
+                  limit_files(32, 32));
   const std::uint16_t port = p.port();
   ASSERT_NE(port, 0);
   // Hold more connections than the server has descriptors for (each sends a

@@ -60,6 +60,7 @@ enum class BodyError : std::uint8_t {
   closed,    // the peer closed (or reset) before the body's end
   bad_body,  // the chunked framing was invalid (the connection will close)
   aborted,   // the exchange finished or the server is shutting down
+  spool,     // the body could not be stored: no room in --max-spool-size or on disk
 };
 
 struct BodyRead {
