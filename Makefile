@@ -114,6 +114,7 @@ bench: build bench-deps
 	bench/parser/run.sh
 	@if [ -x bench/server/run.sh ]; then bench/server/run.sh; fi
 	@if [ -x bench/loadgen/run.sh ]; then bench/loadgen/run.sh; fi
+	$(PYTHON) bench/hardening/run.py --build $(BUILD)
 
 survey: build bench-deps
 	$(PYTHON) bench/survey/survey.py $(if $(QUICK),--quick,)

@@ -625,7 +625,9 @@ void Connection::fail(std::string_view what) noexcept {
 bool Connection::flush_now(bool wait) {
   const auto t0 = now_if_stats();
   std::error_code ec;
-  const OutputQueue::Flush f = r_->out.flush(fd_, ec);
+  std::uint64_t sent = sent_.load(std::memory_order_relaxed);
+  const OutputQueue::Flush f = r_->out.flush(fd_, ec, sent);
+  sent_.store(sent, std::memory_order_relaxed);
   add_since(Stage::write, t0);
   switch (f) {
     case OutputQueue::Flush::done:

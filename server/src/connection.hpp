@@ -101,6 +101,9 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   void send_file(int fd, std::uint64_t offset, std::uint64_t count, WriteCallback done,
                  bool last) override;
   void finish() override;
+  std::uint64_t sent_bytes() const noexcept override {
+    return sent_.load(std::memory_order_relaxed);
+  }
   void abort() override;
   bool on_loop_thread() const noexcept override;
   void post(std::function<void()> fn) override;
@@ -203,8 +206,9 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   bool served_ = false;          // a response went out: idle waits use --keepalive
   bool in_advance_ = false;
   bool advance_again_ = false;
-  std::atomic<bool> dead_{false};  // phase closed, readable from app threads
-  int batch_ = 0;                  // responses queued since the last flush
+  std::atomic<bool> dead_{false};       // phase closed, readable from app threads
+  std::atomic<std::uint64_t> sent_{0};  // bytes handed to the kernel (sent_bytes())
+  int batch_ = 0;                       // responses queued since the last flush
 
   // Input: unconsumed bytes are in_[begin_, end_). While a request is live
   // its head is in_[head_begin_, body_begin_) and its in-memory body in

@@ -69,7 +69,7 @@ void OutputQueue::after_flush(WriteCallback done) {
   if (done) callbacks_.push_back(std::move(done));
 }
 
-OutputQueue::Flush OutputQueue::flush(int fd, std::error_code& ec) {
+OutputQueue::Flush OutputQueue::flush(int fd, std::error_code& ec, std::uint64_t& written) {
   while (next_ < segments_.size()) {
     const Segment& first = segments_[next_];
     ssize_t n;
@@ -102,6 +102,7 @@ OutputQueue::Flush OutputQueue::flush(int fd, std::error_code& ec) {
       return Flush::failed;
     }
     auto left = static_cast<std::uint64_t>(n);
+    written += left;
     while (next_ < segments_.size()) {
       const std::uint64_t rest = segments_[next_].size - next_done_;
       if (left < rest) {
@@ -140,8 +141,8 @@ std::string OutputQueue::contents() const {
     const std::uint64_t skip = i == next_ ? next_done_ : 0;
     if (s.kind == Segment::Kind::file) {
       std::string piece(static_cast<std::size_t>(s.size - skip), '\0');
-      const ssize_t n = ::pread(s.fd, piece.data(), piece.size(),
-                                static_cast<off_t>(s.offset + skip));
+      const ssize_t n =
+          ::pread(s.fd, piece.data(), piece.size(), static_cast<off_t>(s.offset + skip));
       piece.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
       out += piece;
       continue;

@@ -59,7 +59,8 @@ class OutputQueue {
 
   // Writes to fd; done: everything is out (the queue is empty again);
   // blocked: the socket is full; failed: ec says why (EPIPE, a short file...).
-  Flush flush(int fd, std::error_code& ec);
+  // written grows by the bytes the kernel took.
+  Flush flush(int fd, std::error_code& ec, std::uint64_t& written);
   // Hands each callback that is due (after a done or failed flush, or
   // clear()) to take(WriteCallback&&); the caller runs them later.
   template <typename F>

@@ -117,6 +117,10 @@ class Exchange {
                          bool last = false) = 0;
   // Ends the response (chunked: the last chunk). Without a start(), 500.
   virtual void finish() = 0;
+  // Response bytes this connection has handed to the kernel so far (any
+  // thread): a thread waiting for a write's callback can tell a slow client
+  // that still takes bytes from one that stopped.
+  virtual std::uint64_t sent_bytes() const noexcept = 0;
   // Closes the connection now (the app failed after the head went out).
   virtual void abort() = 0;
 
