@@ -98,8 +98,7 @@ bool Connection::body_unfinished() noexcept {
 // spool file. False when it could not be stored (the body has failed).
 bool Connection::store_piece(std::string_view piece) {
   if (piece.empty()) return true;
-  if (!body_.spooled &&
-      (body_end_ - body_begin_) + piece.size() > srv_.config.body_buffer_size) {
+  if (!body_.spooled && (body_end_ - body_begin_) + piece.size() > srv_.config.body_buffer_size) {
     if (!spool_memory()) return false;
   }
   if (body_.spooled) {
@@ -233,6 +232,27 @@ bool Connection::pump_buffered() {
   }
 }
 
+// Parses what is buffered, then reads what the socket has, until the body
+// is over or the socket is empty. The caller holds body_.m.
+Connection::Fill Connection::fill_body() {
+  for (;;) {
+    if (pump_buffered()) return Fill::over;
+    if (!ensure_space()) {
+      set_body_failed(BodyError::bad_body);
+      return Fill::over;
+    }
+    const ssize_t k = ::recv(fd_, in_ + end_, r_->in_cap - end_, 0);
+    if (k > 0) {
+      end_ += static_cast<std::size_t>(k);
+      continue;
+    }
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Fill::blocked;
+    set_body_failed(BodyError::closed);
+    return Fill::over;
+  }
+}
+
 // The loop reads a body on demand without blocking: what is there now, then
 // a wait for readable (each wait bounded by the body timeout).
 void Connection::pump_body() {
@@ -244,32 +264,18 @@ void Connection::pump_body() {
   // What is queued (the 100, earlier responses) goes out first: the reads
   // below may move the input buffer, which queued pieces could point into.
   if (!r_->out.empty() && (writing_ || !flush_now())) return;  // the writable wait calls again
-  std::unique_lock lk(body_.m);
-  for (;;) {
-    if (pump_buffered()) break;
-    if (!ensure_space()) {
-      set_body_failed(BodyError::bad_body);
-      break;
-    }
-    const ssize_t k = ::recv(fd_, in_ + end_, r_->in_cap - end_, 0);
-    if (k > 0) {
-      end_ += static_cast<std::size_t>(k);
-      continue;
-    }
-    if (k < 0 && errno == EINTR) continue;
-    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      lk.unlock();
-      body_.cv.notify_all();  // what arrived so far can be read
-      set_read_deadline(srv_.config.body_timeout);
-      wait_readable();
-      return;
-    }
-    set_body_failed(BodyError::closed);
-    break;
+  Fill f;
+  {
+    std::lock_guard lk(body_.m);
+    f = fill_body();
+  }
+  body_.cv.notify_all();  // what arrived so far can be read
+  if (f == Fill::blocked) {
+    set_read_deadline(srv_.config.body_timeout);
+    wait_readable();
+    return;
   }
   read_deadline_ = Clock::time_point::max();
-  lk.unlock();
-  body_.cv.notify_all();
 }
 
 // The handler runs on the loop thread (threads=1), so the loop waits here:
@@ -279,33 +285,20 @@ void Connection::pump_body() {
 void Connection::pump_blocking(Clock::time_point limit) {
   if (!r_->out.empty() && !flush_blocking(limit)) return;  // closed: the body has ended
   for (;;) {
+    Fill f;
     {
       std::lock_guard lk(body_.m);
-      if (pump_buffered()) break;
-      if (!ensure_space()) {
-        set_body_failed(BodyError::bad_body);
-        break;
-      }
+      f = fill_body();
     }
-    const ssize_t k = ::recv(fd_, in_ + end_, r_->in_cap - end_, 0);
-    if (k > 0) {
-      end_ += static_cast<std::size_t>(k);
-      continue;
+    if (f == Fill::over) break;
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(limit - Clock::now()).count();
+    if (left <= 0) {
+      body_failed(BodyError::timeout);
+      break;
     }
-    if (k < 0 && errno == EINTR) continue;
-    if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(limit - Clock::now()).count();
-      if (left <= 0) {
-        body_failed(BodyError::timeout);
-        break;
-      }
-      pollfd p{fd_, POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
-      continue;
-    }
-    body_failed(BodyError::closed);
-    break;
+    pollfd p{fd_, POLLIN, 0};
+    ::poll(&p, 1, static_cast<int>(std::min<long long>(left, INT_MAX)));
   }
   body_.cv.notify_all();
 }

@@ -6,7 +6,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,10 +22,6 @@ namespace anvil::server {
 namespace {
 
 constexpr Seconds kLingerTime{2.0};  // how long to drain input after an error response
-// After a graceful stop begins, an idle keep-alive connection may still bring
-// one request (answered with Connection: close) for this long: closing it at
-// once would reset a request that is already on its way.
-constexpr Seconds kDrainGrace{1.0};
 // An idle connection that keeps its buffer for this many ticks gives it back.
 constexpr std::uint8_t kParkAfterTicks = 2;
 
@@ -550,14 +545,14 @@ void Connection::on_tick(Clock::time_point now) {
   if (phase_ == Phase::idle && r_ && ++idle_ticks_ >= kParkAfterTicks) park();
 }
 
+// An idle connection is not closed at once: a request already in the
+// kernel's buffer, or on its way, was sent before the client could know of
+// the stop, and closing now would reset it. The connection lives out its
+// keep-alive timeout; a request in that time is answered with Connection:
+// close (end_exchange sees draining()). Others close after their response.
 void Connection::drain() {
-  if (phase_ != Phase::idle) return;  // end_exchange sees draining() and closes after
-  // A request already in the kernel's buffer was sent before the stop: it is
-  // served (then the connection closes). One that is on its way gets a short
-  // grace for the same reason; past it the connection closes.
-  int queued = 0;
-  if (::ioctl(fd_, FIONREAD, &queued) == 0 && queued > 0) return;
-  read_deadline_ = std::min(read_deadline_, after(std::min(kDrainGrace, srv_.config.keepalive)));
+  if (phase_ != Phase::idle) return;
+  read_deadline_ = std::min(read_deadline_, after(srv_.config.keepalive));
 }
 
 void Connection::shed() {

@@ -58,8 +58,9 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   void refuse();
   // Deadlines (timeouts) and parking of long-idle connections.
   void on_tick(Clock::time_point now);
-  // Graceful stop: an idle connection closes (after serving what its client
-  // had already sent); others close after the response in progress.
+  // Graceful stop: an idle connection closes at its keep-alive timeout, or
+  // after answering one more request; others close after the response in
+  // progress.
   void drain();
   // At the connection limit: ends this connection (idle: silently; a head in
   // progress: a 503 if the socket takes it).
@@ -174,6 +175,8 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   BodyRead read_body_waiting(char* dst, std::size_t n);
   void request_body();
   bool pump_buffered();
+  enum class Fill : std::uint8_t { over, blocked };  // the body ended / the socket is empty
+  Fill fill_body();
   void pump_body();
   void pump_blocking(Clock::time_point limit);
   void queue_continue();

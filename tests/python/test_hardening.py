@@ -11,10 +11,11 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 
 import pytest
 
-from support import IS_PYPY, ROOT, Reader, Server, get, request
+from support import IS_PYPY, ROOT, Reader, Server, get, post, request
 
 APP = "apps.cases:app"
 HAMMER = os.path.join(ROOT, "build", "bin", "hammer")
@@ -32,12 +33,6 @@ def spooling(request):
         s.spool = spool
         yield s
         s.stop()
-
-
-def post(server, path, body, headers=()):
-    lines = [f"POST {path} HTTP/1.1", "Host: t", f"Content-Length: {len(body)}", "Connection: close"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    return request(server, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)
 
 
 def pieces(response):
@@ -148,17 +143,24 @@ def test_memory_error_under_an_address_space_limit_is_a_500(start_server):
 
 # --- drain and reload -----------------------------------------------------------------
 
-def test_sigterm_answers_a_request_already_in_an_idle_connections_buffer(start_server):
-    s = start_server(APP, "--graceful-timeout", "10")
-    idle = s.connect(timeout=20)
+def idle_and_busy(server, seconds):
+    """A keep-alive connection that served one request and is idle, and one
+    whose request keeps the app sleeping (its "sleep started" is logged)."""
+    idle = server.connect(timeout=20)
     idle_reader = Reader(idle)
     idle.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
     assert idle_reader.response().status == 200
-    busy = s.connect(timeout=20)
+    busy = server.connect(timeout=20)
+    busy.sendall(b"GET /sleep-logged?%d HTTP/1.1\r\nHost: t\r\n\r\n" % seconds)
+    server.wait_for_log("sleep started")
+    return idle, idle_reader, busy
+
+
+def test_sigterm_answers_a_request_already_in_an_idle_connections_buffer(start_server):
+    s = start_server(APP, "--graceful-timeout", "10")
     # The app sleeps on the loop thread (threads=1): what arrives now waits in
     # the kernel's buffers until the drain has begun.
-    busy.sendall(b"GET /sleep-logged?1 HTTP/1.1\r\nHost: t\r\n\r\n")
-    s.wait_for_log("sleep started")
+    idle, idle_reader, busy = idle_and_busy(s, 1)
     idle.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
     s.signal(signal.SIGTERM)
     assert Reader(busy).response().body == b"slept"
@@ -179,18 +181,14 @@ def refused(server):
 
 
 def test_sigterm_still_answers_an_idle_connections_next_request(start_server):
-    s = start_server(APP, "--threads", "4", "--graceful-timeout", "10")
-    idle = s.connect(timeout=20)
-    idle_reader = Reader(idle)
-    idle.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-    assert idle_reader.response().status == 200
-    busy = s.connect(timeout=20)
-    busy.sendall(b"GET /sleep-logged?2 HTTP/1.1\r\nHost: t\r\n\r\n")
-    s.wait_for_log("sleep started")
+    # The idle connection may bring one more request within its keep-alive timeout.
+    s = start_server(APP, "--threads", "4", "--graceful-timeout", "10", "--keepalive", "10")
+    idle, idle_reader, busy = idle_and_busy(s, 2)
     s.signal(signal.SIGTERM)
-    for _ in range(100):  # the drain has begun once the listener is gone (bounded: 10 s)
+    for _ in range(200):  # the drain has begun once the listener is gone (bounded: 10 s)
         if refused(s):
             break
+        time.sleep(0.05)
     assert refused(s)
     # A request on its way when the drain began is answered, then the connection closes.
     idle.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
