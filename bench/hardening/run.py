@@ -261,7 +261,7 @@ def idle_memory(args):
             socks.append(s)
         for s in socks:
             s.recv(4096)
-        time.sleep(3)  # two ticks (1 s each here): every idle connection parks
+        time.sleep(5)  # two ticks (1 s each here) to park, one more to trim the heap
         idle = status_kib(worker, "VmRSS")
         # Heads in progress: one more byte on each, the head never ends.
         for s in socks:

@@ -214,9 +214,10 @@ void Connection::on_head(std::size_t consumed) {
 
 void Connection::dispatch() {
   enter(Phase::dispatched);
+  handler_holds_ = true;
   started_ = false;
   head_emitted_ = false;
-  head_.status = 0;
+  r_->head.status = 0;
   framing_ = Framing{};
   framer_.start(framing_, false, 0);
   headers_sent_.store(false, std::memory_order_relaxed);
@@ -229,7 +230,7 @@ void Connection::dispatch() {
 void Connection::end_exchange() {
   if (phase_ != Phase::dispatched) return;
   srv_.count_request();
-  srv_.log_access(*this, head_.status, framer_.sent());
+  srv_.log_access(*this, r_->head.status, framer_.sent());
   // A body the handler left unread (100-continue) is still on its way: the
   // next bytes are not a request.
   const bool body_left = body_unfinished();
@@ -253,7 +254,7 @@ void Connection::respond_error(int status, std::string_view detail) {
   if (phase_ == Phase::closed) return;
   end_body_state();
   after_ = After::linger;  // the rest of the request may still be on its way
-  head_.status = status;
+  r_->head.status = status;
   enter(Phase::closing);
   const std::string_view date = srv_.date.get();
   r_->out.copy_with([&](std::string& s) { append_error_response(s, status, detail, date); });
@@ -566,7 +567,6 @@ void Connection::shed() {
 
 void Connection::close_now() {
   if (phase_ == Phase::closed) return;
-  const bool exchange_held = phase_ == Phase::dispatched;
   enter(Phase::closed);
   dead_.store(true, std::memory_order_release);
   if (sock_.is_open()) {
@@ -581,9 +581,9 @@ void Connection::close_now() {
   }
   end_body_state();
   if (linked) srv_.unlink(this);
-  // The handler may still read request() and buffered_body(): their bytes
-  // stay until the connection is destroyed.
-  if (r_ && !exchange_held) {
+  // A handler that has not finished may still read request() and
+  // buffered_body(): their bytes stay until the connection is destroyed.
+  if (r_ && !handler_holds_) {
     srv_.release(std::move(r_));
     in_ = nullptr;
   }
@@ -693,17 +693,17 @@ void Connection::emit_head() {
   head_emitted_ = true;
   if (!started_) {
     // finish() or write() without start(): the handler produced no response.
-    internal_error_head(head_);
+    internal_error_head(r_->head);
     started_ = true;
   }
   const RequestFacts facts = facts_of(r_->request);
   const bool server_closes = srv_.draining() || srv_.config.keepalive.count() <= 0 ||
                              body_unfinished() || after_ != After::next_request;
-  framing_ = decide_framing(head_, facts, server_closes);
+  framing_ = decide_framing(r_->head, facts, server_closes);
   if (framing_.close) close_after();
-  framer_.start(framing_, head_.has_length, head_.length);
+  framer_.start(framing_, r_->head.has_length, r_->head.length);
   const std::string_view date = srv_.date.get();
-  r_->out.copy_with([&](std::string& s) { append_head(s, head_, framing_, facts, date); });
+  r_->out.copy_with([&](std::string& s) { append_head(s, r_->head, framing_, facts, date); });
 }
 
 void Connection::end_body(bool last) {
@@ -712,6 +712,7 @@ void Connection::end_body(bool last) {
     return;
   }
   framer_.finish(r_->out);
+  handler_holds_ = false;
   // A body shorter or longer than its Content-Length leaves the framing
   // unknown to the client: do not reuse the connection.
   if (!framer_.length_kept()) close_after();
@@ -721,6 +722,7 @@ void Connection::end_body(bool last) {
 void Connection::do_write(std::span<const asio::const_buffer> pieces, WriteCallback done,
                           bool last) {
   if (phase_ != Phase::dispatched) {
+    if (last) handler_holds_ = false;
     if (done) asio::post(srv_.io, [done = std::move(done)] { done(aborted_error()); });
     return;
   }
@@ -743,6 +745,7 @@ void Connection::do_send_file(int fd, std::uint64_t offset, std::uint64_t count,
 }
 
 void Connection::do_abort() {
+  handler_holds_ = false;
   if (phase_ != Phase::dispatched) return;
   // What is queued goes out (earlier pipelined responses, part of this one);
   // then the connection closes, which tells the client this response is cut.
@@ -812,9 +815,9 @@ bool Connection::unix_socket() const noexcept {
 
 StartError Connection::start(std::string_view status, std::span<const Header> headers) {
   if (headers_sent()) return StartError::already_sent;
-  const StartError e = build_head(status, headers, pending_head_);
+  const StartError e = build_head(status, headers, r_->pending_head);
   if (e != StartError::none) return e;
-  std::swap(head_, pending_head_);
+  std::swap(r_->head, r_->pending_head);
   started_ = true;
   return StartError::none;
 }

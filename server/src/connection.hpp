@@ -225,10 +225,12 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   BodyState body_;
 
   // The response (start() may run on an app thread before the first write;
-  // the loop reads it from then on).
-  ResponseHead head_;
-  ResponseHead pending_head_;  // start() builds here, then swaps on success
+  // the loop reads it from then on). Its head is r_->head.
   bool started_ = false;
+  // From dispatch until the handler's finish() or abort() is processed; the
+  // exchange may end earlier (a failure, a closed connection), but the
+  // handler may still read request() until then, so r_ stays.
+  bool handler_holds_ = false;
   std::atomic<bool> headers_sent_{false};
   bool head_emitted_ = false;  // the head is in the output queue
   Framing framing_;

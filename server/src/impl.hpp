@@ -26,6 +26,7 @@
 #include "anvil/parser/parser.hpp"
 #include "anvil/server/server.hpp"
 #include "output.hpp"
+#include "response_head.hpp"
 
 namespace anvil::server {
 
@@ -72,6 +73,10 @@ struct Resources {
   std::size_t in_cap = 0;
   parser::Message request;
   OutputQueue out;
+  // The response head start() accepted, and the one it builds (swapped in on
+  // success, so that a rejected start() leaves the last good one).
+  ResponseHead head;
+  ResponseHead pending_head;
   std::string remote_text;
 };
 
@@ -160,6 +165,8 @@ class Server::Impl {
   std::atomic<std::uint64_t> spooled_{0};  // bytes in spool files now
   std::mutex pool_m_;                      // release() may run on a handler's thread
   std::vector<std::unique_ptr<Resources>> pool_;
+  // Resources freed (the pool was full) since the heap was last trimmed.
+  std::atomic<std::size_t> freed_since_trim_{0};
   bool backoff_pending_ = false;
   bool accept_error_logged_ = false;
   bool draining_ = false;

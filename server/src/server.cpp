@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <malloc.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -35,6 +36,7 @@ namespace {
 constexpr std::size_t kInitialBuffer = 4 * 1024;
 constexpr std::size_t kPooledBufferMax = 16 * 1024;
 constexpr std::size_t kPoolSize = 256;
+constexpr std::size_t kTrimAfterFrees = 64;
 constexpr int kAcceptBatch = 64;
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
 // --max-connections 0 (the default): RLIMIT_NOFILE less this many
@@ -302,9 +304,15 @@ void Server::Impl::release(std::unique_ptr<Resources> r) noexcept {
     r->in.reset(small);
     r->in_cap = kInitialBuffer;
   }
-  std::lock_guard lk(pool_m_);
-  if (pool_.size() >= kPoolSize) return;
-  pool_.push_back(std::move(r));
+  {
+    std::lock_guard lk(pool_m_);
+    if (pool_.size() < kPoolSize) {
+      pool_.push_back(std::move(r));
+      return;
+    }
+  }
+  r.reset();
+  freed_since_trim_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Server::Impl::link(Connection* c) noexcept {
@@ -481,6 +489,13 @@ void Server::Impl::schedule_tick() {
 }
 
 void Server::Impl::on_tick() {
+  // After a burst of connections went idle and gave back their buffers, the
+  // heap keeps the freed pages unless asked (idle connections would then
+  // look as large as busy ones): once per tick, after enough frees.
+  if (freed_since_trim_.load(std::memory_order_relaxed) >= kTrimAfterFrees) {
+    freed_since_trim_.store(0, std::memory_order_relaxed);
+    ::malloc_trim(0);
+  }
   const auto now = Clock::now();
   for (Connection* c = head_; c != nullptr;) {
     // on_tick may unlink c, never the next one; keep c alive through it.
