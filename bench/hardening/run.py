@@ -88,10 +88,10 @@ class RssSampler(threading.Thread):
         self.pid = pid
         self.peak_kib = 0
         self.samples = 0
-        self._stop = threading.Event()
+        self._done = threading.Event()
 
     def run(self):
-        while not self._stop.wait(0.02):
+        while not self._done.wait(0.02):
             try:
                 self.peak_kib = max(self.peak_kib, status_kib(self.pid, "VmRSS"))
                 self.samples += 1
@@ -99,7 +99,7 @@ class RssSampler(threading.Thread):
                 return
 
     def stop(self):
-        self._stop.set()
+        self._done.set()
         self.join(timeout=5)
 
 
@@ -131,42 +131,82 @@ def hammer_result(proc, path):
 
 # --- body flood -------------------------------------------------------------------
 
-class Pusher(threading.Thread):
-    """Declares a 1 GB body and pushes it as fast as the server takes it;
-    when the server answers and closes, starts over on a new connection."""
+def connect_nonblocking(port):
+    s = socket.socket()
+    s.setblocking(False)
+    try:
+        s.connect(("127.0.0.1", port))
+    except BlockingIOError:
+        pass
+    return s
 
-    def __init__(self, port, stop):
+
+class Pushers(threading.Thread):
+    """n connections, each declaring a 1 GB body and pushing it as fast as
+    the server takes bytes; when the server answers and closes one, it
+    starts over on a new connection. One thread (a selector), so that the
+    attack does not crowd the normal client off the client's core."""
+
+    HEAD = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n"
+
+    def __init__(self, port, n, stop):
         super().__init__(daemon=True)
-        self.port = port
-        self.stop_event = stop
+        self.port, self.n, self.stop_event = port, n, stop
         self.sent = 0
         self.answers = {}
         self.connections = 0
 
+    def _open(self, sel):
+        s = connect_nonblocking(self.port)
+        self.connections += 1
+        sel.register(s, selectors.EVENT_WRITE, [self.HEAD, 0])
+
+    def _answer(self, sel, s):
+        try:
+            data = s.recv(64)
+        except OSError:
+            data = b""
+        status = data[9:12].decode("latin-1") if data.startswith(b"HTTP/1.1 ") else "none"
+        self.answers[status] = self.answers.get(status, 0) + 1
+        sel.unregister(s)
+        s.close()
+
     def run(self):
         block = b"x" * (256 * 1024)
-        head = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n"
+        sel = selectors.DefaultSelector()
+        for _ in range(self.n):
+            self._open(sel)
         while not self.stop_event.is_set():
-            try:
-                s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-            except OSError:
-                self.answers["connect_failed"] = self.answers.get("connect_failed", 0) + 1
-                continue
-            self.connections += 1
-            s.settimeout(1)
-            try:
-                s.sendall(head)
-                while not self.stop_event.is_set():
-                    self.sent += s.send(block)
-            except (socket.timeout, OSError):
-                pass
-            try:
-                s.settimeout(0.5)
-                status = s.recv(64).split(b" ")[1].decode()
-            except (OSError, IndexError, UnicodeDecodeError):
-                status = "none"
-            self.answers[status] = self.answers.get(status, 0) + 1
-            s.close()
+            for key, events in sel.select(timeout=0.05):
+                s, state = key.fileobj, key.data
+                if events & selectors.EVENT_READ:
+                    self._answer(sel, s)
+                    self._open(sel)
+                    continue
+                try:
+                    if state[0]:
+                        state[0] = state[0][s.send(state[0]):]
+                        if not state[0]:
+                            sel.modify(s, selectors.EVENT_WRITE | selectors.EVENT_READ, state)
+                    else:
+                        self.sent += s.send(block)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self._answer(sel, s)
+                    self._open(sel)
+        for key in list(sel.get_map().values()):
+            key.fileobj.close()
+
+
+def spool_files(pid, spool):
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith(spool + "/")
+        except OSError:
+            pass
+    return n
 
 
 def disk_free(path):
@@ -187,30 +227,28 @@ def body_flood(args, max_body_size):
         sampler = RssSampler(worker)
         sampler.start()
         stop = threading.Event()
-        pushers = [Pusher(server.port, stop) for _ in range(32)]
+        pushers = Pushers(server.port, 32, stop)
         # The pushers run in this process, pinned to core 1 with it.
         os.sched_setaffinity(0, {1})
         normal, path = hammer(args.build, f"http://127.0.0.1:{server.port}/", args.seconds,
                               rate=50)
-        for p in pushers:
-            p.start()
+        pushers.start()
         min_free = free_before
         deadline = time.monotonic() + args.seconds
         while time.monotonic() < deadline:
             min_free = min(min_free, disk_free(spool))
             time.sleep(0.05)  # sampling the disk, bounded by the run's length
         stop.set()
-        for p in pushers:
-            p.join(timeout=10)
+        pushers.join(timeout=10)
         result = hammer_result(normal, path)
         sampler.stop()
-        time.sleep(0.5)  # the last pushers' connections close and free their files
-        spool_fds = sum(1 for fd in os.listdir(f"/proc/{worker}/fd")
-                        if os.readlink(f"/proc/{worker}/fd/{fd}").startswith(spool + "/"))
-        answers = {}
-        for p in pushers:
-            for k, v in p.answers.items():
-                answers[k] = answers.get(k, 0) + v
+        # The pushers' connections are closed: their spool files must go.
+        spool_fds, released_s = spool_files(worker, spool), 0.0
+        t0 = time.monotonic()
+        while spool_fds and time.monotonic() - t0 < 10:  # bounded poll
+            time.sleep(0.05)
+            spool_fds = spool_files(worker, spool)
+        released_s = round(time.monotonic() - t0, 2)
         return {
             "max_body_size": max_body_size or "default (100 MiB)",
             "seconds": args.seconds,
@@ -218,11 +256,12 @@ def body_flood(args, max_body_size):
             "worker_peak_rss_mib": round(sampler.peak_kib / 1024, 1),
             "worker_vmhwm_mib": round(status_kib(worker, "VmHWM") / 1024, 1),
             "rss_samples": sampler.samples,
-            "pushed_gib": round(sum(p.sent for p in pushers) / GIB, 2),
-            "pusher_connections": sum(p.connections for p in pushers),
-            "pusher_answers": answers,
+            "pushed_gib": round(pushers.sent / GIB, 2),
+            "pusher_connections": pushers.connections,
+            "pusher_answers": pushers.answers,
             "peak_disk_mib": round((free_before - min_free) / (1 << 20), 1),
             "spool_files_open_after": spool_fds,
+            "spool_released_within_s": released_s,
             "normal": result,
         }
     finally:
@@ -288,15 +327,6 @@ class Slowloris(threading.Thread):
         self.closed_by_server = 0
         self.answers = {}
 
-    def _open(self):
-        s = socket.socket()
-        s.setblocking(False)
-        try:
-            s.connect(("127.0.0.1", self.port))
-        except BlockingIOError:
-            pass
-        return s
-
     def run(self):
         line = b"GET / HTTP/1.1\r\nX-Slow: " + b"a" * 100000
         socks = {}
@@ -311,7 +341,7 @@ class Slowloris(threading.Thread):
                 slots[i] = now + self.every
                 s, sent = socks.get(i, (None, 0))
                 if s is None:
-                    s = self._open()
+                    s = connect_nonblocking(self.port)
                     sel.register(s, selectors.EVENT_READ, i)
                 try:
                     s.send(line[sent:sent + 1])

@@ -15,6 +15,7 @@
 #include <climits>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include <boost/asio/post.hpp>
 
@@ -339,23 +340,30 @@ BodyRead Connection::copy_out(char* dst, std::size_t n) {
   return {k, BodyError::none};
 }
 
+// What a read can return without waiting, if anything. The caller holds
+// body_.m.
+std::optional<BodyRead> Connection::read_now(char* dst, std::size_t n) {
+  switch (body_.stage) {
+    case BodyStage::none:
+      return BodyRead{};  // no body: at its end at once
+    case BodyStage::ended:
+      return BodyRead{0, BodyError::aborted};
+    case BodyStage::complete:
+    case BodyStage::failed:
+      return copy_out(dst, n);
+    case BodyStage::deferred:
+    case BodyStage::reading:
+      if (body_.stored > body_.consumed) return copy_out(dst, n);
+      break;
+  }
+  return std::nullopt;
+}
+
 BodyRead Connection::read_body(char* dst, std::size_t n) {
   if (n == 0) return {};
   {
     std::lock_guard lk(body_.m);
-    switch (body_.stage) {
-      case BodyStage::none:
-        return {};  // no body: at its end at once
-      case BodyStage::ended:
-        return {0, BodyError::aborted};
-      case BodyStage::complete:
-      case BodyStage::failed:
-        return copy_out(dst, n);
-      case BodyStage::deferred:
-      case BodyStage::reading:
-        if (body_.stored > body_.consumed) return copy_out(dst, n);
-        break;
-    }
+    if (const auto r = read_now(dst, n)) return *r;
   }
   return on_loop_thread() ? read_body_here(dst, n) : read_body_waiting(dst, n);
 }
@@ -390,19 +398,7 @@ BodyRead Connection::read_body_waiting(char* dst, std::size_t n) {
   }
   const auto limit = after(srv_.config.body_timeout) + std::chrono::seconds(1);
   for (;;) {
-    switch (body_.stage) {
-      case BodyStage::none:
-        return {};
-      case BodyStage::ended:
-        return {0, BodyError::aborted};
-      case BodyStage::complete:
-      case BodyStage::failed:
-        return copy_out(dst, n);
-      case BodyStage::deferred:
-      case BodyStage::reading:
-        if (body_.stored > body_.consumed) return copy_out(dst, n);
-        break;
-    }
+    if (const auto r = read_now(dst, n)) return *r;
     if (dead_.load(std::memory_order_acquire)) return {0, BodyError::aborted};
     if (body_.cv.wait_until(lk, limit) == std::cv_status::timeout) {
       return {0, BodyError::timeout};

@@ -26,6 +26,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "body.hpp"
@@ -171,6 +172,7 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   void body_failed(BodyError e);
   void end_body_state();
   BodyRead copy_out(char* dst, std::size_t n);
+  std::optional<BodyRead> read_now(char* dst, std::size_t n);
   BodyRead read_body_here(char* dst, std::size_t n);
   BodyRead read_body_waiting(char* dst, std::size_t n);
   void request_body();
