@@ -53,14 +53,24 @@ import measure  # noqa: E402
 from run import git_commit, machine, write_readme  # noqa: E402
 
 BEGIN, END = "<!-- hardening:begin -->", "<!-- hardening:end -->"
+ALL_PARTS = {"body-flood", "idle-memory", "slowloris", "drain"}
 GIB = 1 << 30
 
 
-def server_spec(python, *options):
+SERVER = {"kind": "python", "python": "/usr/bin/python3", "build": os.path.join(ROOT, "build")}
+
+
+def server_spec(*options):
+    """The server under attack: `python3 -m anvil` with the hello app (or,
+    with --server native, anvil-native hello), one worker."""
+    common = ["--bind", "127.0.0.1:0", "--workers", "1"] + list(options)
+    if SERVER["kind"] == "native":
+        argv = [os.path.join(SERVER["build"], "bin", "anvil-native")] + common + ["hello"]
+        return measure.ServerSpec("anvil-native", argv, ready="line")
     env = {"PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "python"),
                                           os.path.join(ROOT, "bench", "server")])}
-    argv = [python, "-m", "anvil", "--bind", "127.0.0.1:0", "--workers", "1"] + list(options)
-    return measure.ServerSpec("anvil", argv + ["hello:app"], ready="line", env=env)
+    argv = [SERVER["python"], "-m", "anvil"] + common + ["hello:app"]
+    return measure.ServerSpec("anvil", argv, ready="line", env=env)
 
 
 def worker_of(server):
@@ -219,7 +229,7 @@ def body_flood(args, max_body_size):
     options = ["--spool-dir", spool]
     if max_body_size:
         options += ["--max-body-size", str(max_body_size)]
-    server = measure.start_server(server_spec(args.python, *options), cpu=0)
+    server = measure.start_server(server_spec(*options), cpu=0)
     try:
         worker = worker_of(server)
         rss_before = status_kib(worker, "VmRSS")
@@ -281,7 +291,7 @@ def raise_nofile():
 def idle_memory(args):
     n = args.idle
     server = measure.start_server(
-        server_spec(args.python, "--keepalive", "120", "--timeout", "120",
+        server_spec("--keepalive", "120", "--timeout", "120",
                     "--max-connections", str(n + 100)), cpu=0)
     socks = []
     try:
@@ -374,7 +384,7 @@ class Slowloris(threading.Thread):
 
 def slowloris(args, max_connections):
     options = ["--max-connections", str(max_connections)] if max_connections else []
-    server = measure.start_server(server_spec(args.python, *options), cpu=0)
+    server = measure.start_server(server_spec(*options), cpu=0)
     try:
         worker = worker_of(server)
         stop = threading.Event()
@@ -405,7 +415,7 @@ LOST = ("reset", "read_timeout", "malformed")
 
 
 def drain_run(args, sig):
-    server = measure.start_server(server_spec(args.python, "--workers", "2",
+    server = measure.start_server(server_spec("--workers", "2",
                                               "--graceful-timeout", "10"), cpu=0)
     try:
         proc, path = hammer(args.build, f"http://127.0.0.1:{server.port}/", 3, connections=16,
@@ -437,6 +447,9 @@ def table(results):
     m = results["machine"]
     load = ", ".join(f"{x:.1f}" for x in m["loadavg_start"])
     lines = [BEGIN, "", "### Under attack (`bench/hardening/run.py`)", "",
+             ("Server: `python3 -m anvil` (the hello app), one worker" if results.get("server") !=
+              "native" else "Server: `anvil-native hello`, one worker")
+             + " pinned to core 0, attackers and client on core 1; "
              f"{m['cpu_model']}, {m['cores']} cores; commit `{results['commit'][:10]}`, "
              f"{results['date']}; load average at start: {load}"
              + (" (a **shared, busy** machine: figures are indicative)" if m["loadavg_start"][0] > 2
@@ -481,6 +494,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
     p.add_argument("--python", default="/usr/bin/python3")
+    p.add_argument("--server", choices=["python", "native"], default="python",
+                   help="python3 -m anvil with the hello app, or anvil-native hello")
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--idle", type=int, default=5000)
     p.add_argument("--slow", type=int, default=5000)
@@ -492,10 +507,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.seconds, args.idle, args.slow, args.runs = 4, 1000, 1000, 2
-    raise_nofile()
-    only = set(args.only.split(",")) if args.only else {"body-flood", "idle-memory", "slowloris",
-                                                         "drain"}
-    results = {"machine": machine(), "commit": git_commit(),
+    SERVER.update(kind=args.server, python=args.python, build=args.build)
+    files = raise_nofile()
+    # The client holds the slow and idle connections itself: it needs a
+    # descriptor for each (the server has its own limit).
+    args.slow = min(args.slow, files - 200)
+    args.idle = min(args.idle, files - 200)
+    only = set(args.only.split(",")) if args.only else ALL_PARTS
+    results = {"machine": machine(), "commit": git_commit(), "server": args.server,
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     if "body-flood" in only:
         results["body_flood"] = [body_flood(args, 2 * GIB), body_flood(args, None)]
@@ -510,12 +529,18 @@ def main(argv=None):
         results["drain"] = drain(args)
         print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "raw"}
                           for k, v in results["drain"].items()}, indent=1), flush=True)
-    if args.quick or only != {"body-flood", "idle-memory", "slowloris", "drain"}:
+    if args.quick:
         return 0
+    # A partial run (--only) updates its parts of the JSON; the table needs all.
+    if os.path.exists(args.json) and only != ALL_PARTS:
+        with open(args.json) as f:
+            results = json.load(f) | {k: v for k, v in results.items()
+                                      if k not in ("machine", "commit", "date")}
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
-    write_readme(args.readme, table(results))
-    print(table(results))
+    if all(k in results for k in ("body_flood", "idle_memory", "slowloris", "drain")):
+        write_readme(args.readme, table(results))
+        print(table(results))
     return 0
 
 

@@ -73,6 +73,9 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   void fail(std::string_view what) noexcept;
 
   Phase phase() const noexcept { return phase_; }
+  // False once an idle connection has parked (or a lingering one let go of
+  // its buffer): it costs only this object and its socket.
+  bool holds_buffer() const noexcept { return r_ != nullptr; }
   // "127.0.0.1:54321", "[::1]:54321" or "unix:PATH", for log lines.
   std::string peer_text() const;
 

@@ -362,10 +362,22 @@ void Server::Impl::relist(Connection* c, List to) noexcept {
   if (!l.first) l.first = c;
 }
 
-// At the connection limit: ends the cheapest connection, idle (or lingering)
-// ones first, then the head that has been arriving longest (slowloris).
+// At the connection limit: ends the cheapest connection. First the idle one
+// that has been idle longest, if it holds no buffer any more (parked after
+// two ticks idle, or lingering after an error answer); then the head that
+// has been arriving longest (slowloris); then an idle connection that was
+// in use a moment ago. A keep-alive client busy with requests is so never
+// cut while slow heads churn at the limit (its next request would meet a
+// reset).
 bool Server::Impl::shed_one() noexcept {
-  Connection* victim = idle_.first ? idle_.first : heads_.first;
+  Connection* victim = nullptr;
+  if (idle_.first != nullptr && !idle_.first->holds_buffer()) {
+    victim = idle_.first;
+  } else if (heads_.first != nullptr) {
+    victim = heads_.first;
+  } else {
+    victim = idle_.first;
+  }
   if (victim == nullptr) return false;
   auto keep = victim->shared_from_this();  // it may be closing from inside its own handler
   contain([&] { victim->shed(); }, [&](std::string_view) { victim->close_now(); });
