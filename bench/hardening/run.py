@@ -36,6 +36,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import resource
 import selectors
 import signal
@@ -48,9 +49,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "bench", "server"))
-import measure  # noqa: E402
-from run import git_commit, machine, write_readme  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import measure  # noqa: E402  bench/measure: servers, CPU of a tree, the machine
 
 BEGIN, END = "<!-- hardening:begin -->", "<!-- hardening:end -->"
 ALL_PARTS = {"body-flood", "idle-memory", "slowloris", "drain"}
@@ -68,7 +68,7 @@ def server_spec(*options):
         argv = [os.path.join(SERVER["build"], "bin", "anvil-native")] + common + ["hello"]
         return measure.ServerSpec("anvil-native", argv, ready="line")
     env = {"PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "python"),
-                                          os.path.join(ROOT, "bench", "server")])}
+                                          os.path.join(ROOT, "bench", "apps")])}  # hello.py
     argv = [SERVER["python"], "-m", "anvil"] + common + ["hello:app"]
     return measure.ServerSpec("anvil", argv, ready="line", env=env)
 
@@ -490,6 +490,19 @@ def table(results):
     return "\n".join(lines)
 
 
+def write_section(path, section):
+    """Puts section (markers included) in place of the marked one in path,
+    or at its end."""
+    text = open(path).read() if os.path.exists(path) else ""
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -514,7 +527,8 @@ def main(argv=None):
     args.slow = min(args.slow, files - 200)
     args.idle = min(args.idle, files - 200)
     only = set(args.only.split(",")) if args.only else ALL_PARTS
-    results = {"machine": machine(), "commit": git_commit(), "server": args.server,
+    results = {"machine": dict(measure.machine(), loadavg_start=measure.load_average()),
+               "commit": measure.git_commit(ROOT), "server": args.server,
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     if "body-flood" in only:
         results["body_flood"] = [body_flood(args, 2 * GIB), body_flood(args, None)]
@@ -539,7 +553,7 @@ def main(argv=None):
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
     if all(k in results for k in ("body_flood", "idle_memory", "slowloris", "drain")):
-        write_readme(args.readme, table(results))
+        write_section(args.readme, table(results))
         print(table(results))
     return 0
 
