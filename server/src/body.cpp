@@ -86,11 +86,11 @@ void Connection::begin_body(BodyStage stage) {
   body_.error = BodyError::none;
   body_.stored = body_.consumed = 0;
   body_.spooled = false;
-  body_.stage = stage;
+  body_.stage.store(stage, std::memory_order_release);
 }
 
 bool Connection::body_unfinished() noexcept {
-  const BodyStage s = body_.stage;
+  const BodyStage s = body_.stage.load(std::memory_order_relaxed);  // loop thread: its own writes
   return s == BodyStage::deferred || s == BodyStage::reading || s == BodyStage::failed;
 }
 
@@ -159,7 +159,9 @@ bool Connection::store_failed(std::error_code ec, std::string_view what) {
 
 // Read ahead before dispatch: no reader yet.
 void Connection::body_done() {
-  if (body_.stage == BodyStage::reading) body_.stage = BodyStage::complete;
+  if (body_.stage.load(std::memory_order_relaxed) == BodyStage::reading) {
+    body_.stage.store(BodyStage::complete, std::memory_order_release);
+  }
 }
 
 // The caller holds body_.m when a reader may run (dispatched).
@@ -181,6 +183,11 @@ void Connection::body_failed(BodyError e) {
 // The exchange is over (or the connection): the spool file goes, readers
 // still waiting are woken with `aborted`.
 void Connection::end_body_state() {
+  if (body_.stage.load(std::memory_order_relaxed) == BodyStage::none) {
+    // No body: no reader to wake, no file, nothing stored (the common GET).
+    body_.stage.store(BodyStage::ended, std::memory_order_release);
+    return;
+  }
   bool wake = false;
   {
     std::lock_guard lk(body_.m);
@@ -315,7 +322,7 @@ void Connection::request_body() {
 
 // `complete` is stored after `spooled` and the bytes: no lock needed.
 bool Connection::body_buffered() const noexcept {
-  const BodyStage s = body_.stage;
+  const BodyStage s = body_.stage.load(std::memory_order_acquire);
   return s == BodyStage::none || (s == BodyStage::complete && !body_.spooled);
 }
 

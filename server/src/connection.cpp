@@ -142,7 +142,7 @@ void Connection::advance() {
 // One parser event in idle, head or body; false when waiting (for bytes or
 // for the socket to take responses).
 bool Connection::parse_next() {
-  if (!r_ && !acquire_buffer()) return false;
+  if (!r_) acquire_buffer();  // a parked connection woke up
   // Bounded pipelining: answer a batch before parsing further requests.
   if (batch_ >= srv_.config.max_pipeline && !r_->out.empty()) {
     if (writing_ || !flush_now()) return false;
@@ -301,11 +301,10 @@ void Connection::linger_read() {
 // ---------------------------------------------------------------------------
 // Reading.
 
-bool Connection::acquire_buffer() {
+void Connection::acquire_buffer() {
   r_ = srv_.acquire();
   in_ = r_->in.get();
   begin_ = end_ = 0;
-  return true;
 }
 
 // An idle connection gives its buffer, parser and output queue back to the

@@ -133,7 +133,7 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   void linger_read();
 
   // --- reading ---------------------------------------------------------------
-  bool acquire_buffer();
+  void acquire_buffer();
   void park();
   bool read_more();
   void on_bytes(std::size_t n);

@@ -18,8 +18,7 @@ void append_decimal(std::string& out, std::uint64_t v) {
 
 }  // namespace
 
-StartError build_head(std::string_view status, std::span<const Header> headers,
-                      ResponseHead& out) {
+StartError build_head(std::string_view status, std::span<const Header> headers, ResponseHead& out) {
   if (status.size() < 3 || (status.size() > 3 && status[3] != ' ') ||
       !text::is_field_text(status)) {
     return StartError::bad_status;

@@ -27,7 +27,7 @@ struct ResponseHead {
   std::uint64_t length = 0;
   bool has_date = false;
   bool has_server = false;
-  bool has_te = false;      // the handler framed the body itself
+  bool has_te = false;       // the handler framed the body itself
   bool wants_close = false;  // "Connection: close" among the fields
 };
 
@@ -35,8 +35,7 @@ struct ResponseHead {
 // headers (names are tokens, RFC 9110 §5.1; values are field text, §5.5;
 // Content-Length is 1*DIGIT, and repeated ones agree) and fills `out`,
 // reusing its capacity. On an error `out` is left unspecified.
-StartError build_head(std::string_view status, std::span<const Header> headers,
-                      ResponseHead& out);
+StartError build_head(std::string_view status, std::span<const Header> headers, ResponseHead& out);
 
 // The fixed 500 answer for a handler that produced no response.
 void internal_error_head(ResponseHead& out);
