@@ -115,6 +115,7 @@ bench: build bench-deps
 	bench/parser/run.sh
 	@if [ -x bench/server/run.sh ]; then bench/server/run.sh; fi
 	@if [ -x bench/loadgen/run.sh ]; then bench/loadgen/run.sh; fi
+	$(PYTHON) bench/hardening/run.py --build $(BUILD)
 
 # The WSGI server survey and its two ladders (bench/survey/survey.py): the
 # survey's workload at its full size, the others reduced; 1.5 to 2.5 hours.

@@ -35,7 +35,9 @@ from urllib.parse import unquote_to_bytes
 
 # Bodies up to this size travel back to C++ joined with the head, in one object.
 _COPY_LIMIT = 64 * 1024
+# An app error ends its connection (issue 8 §3): the 500 says so.
 _ERROR_RESPONSE = (b"500 Internal Server Error\nContent-Type\ntext/plain\nContent-Length\n22"
+                   b"\nConnection\nclose"
                    b"\0Internal Server Error\n")
 _ERROR_HEAD = _ERROR_RESPONSE.split(b"\0")[0]
 _ERROR_BODY = b"Internal Server Error\n"

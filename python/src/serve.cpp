@@ -125,6 +125,7 @@ int serve(py::object app, const py::kwargs& options) {
     wsgi.threads = config.threads;
     wsgi.multiprocess = config.workers > 1;
     wsgi.join_timeout = config.graceful_timeout + std::chrono::duration<double>(1.0);
+    wsgi.write_wait = config.write_timeout + std::chrono::duration<double>(1.0);
     // The handler is made in each worker after fork; it holds Python objects,
     // so it is made (and later destroyed) with the GIL. With load_app, each
     // worker gets its app there (gunicorn without --preload); an error is a

@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -39,6 +40,10 @@ struct WsgiOptions {
   bool multiprocess = false;
   // How long stop() waits for the Python threads (--graceful-timeout + 1 s).
   std::chrono::duration<double> join_timeout{31.0};
+  // threads > 1: how long a Python thread waits for a write's completion
+  // while the connection takes no bytes (--timeout + 1 s; the core times the
+  // client out first, this only bounds a completion that never comes).
+  std::chrono::duration<double> write_wait{31.0};
   // The Python-side path (anvil/_pywsgi.py, one call per request): the
   // default on PyPy, where every C-API call is emulated (cpyext).
   bool python_side = false;
@@ -100,7 +105,10 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   void pump();
   void on_written(std::error_code ec);
   bool write_piece(py::handle bytes, bool last);
-  void wait(const std::shared_ptr<struct Completion>& c);
+  // threads > 1: hands one write to the core (issue(done)) and waits, GIL
+  // released, for its completion; timed_out when the connection made no
+  // progress for WsgiOptions::write_wait (the exchange is then aborted).
+  std::error_code write_and_wait(const std::function<void(server::WriteCallback)>& issue);
   void fail(std::string_view where);
   void finish_ok();
   void close_iterable();
@@ -146,6 +154,7 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   void log_error(std::string_view context);
   // GIL held: a new channel object for the Python-side path.
   static py::object make_channel();
+  const WsgiOptions& options() const noexcept { return options_; }
 
  private:
   struct HeaderKey {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "anvil/parser/text.hpp"
 #include "wsgi.hpp"
 #include "wsgi_types.hpp"
 
@@ -21,7 +22,9 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kHeaderKeyCacheSize = 256;
 
 py::object intern(const char* s) {
-  return py::reinterpret_steal<py::object>(PyUnicode_InternFromString(s));
+  PyObject* o = PyUnicode_InternFromString(s);
+  if (o == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(o);
 }
 
 py::object latin1(std::string_view s) {
@@ -59,11 +62,7 @@ py::object decode_path(std::string_view path) {
   return latin1(out);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x | 0x20) == (y | 0x20);
-         });
-}
+using parser::text::iequals;
 
 }  // namespace
 
@@ -267,7 +266,7 @@ const WsgiHandler::HeaderKey& WsgiHandler::header_key(std::string_view name) {
     key.reserve(5 + name.size());
     for (char c : name)
       key.push_back(c == '-' ? '_' : (c >= 'a' && c <= 'z') ? static_cast<char>(c - 32) : c);
-    k.key = py::reinterpret_steal<py::object>(PyUnicode_InternFromString(key.c_str()));
+    k.key = intern(key.c_str());
   }
   if (header_keys_.size() >= kHeaderKeyCacheSize) {
     static_assert(kHeaderKeyCacheSize > 0);
@@ -325,8 +324,9 @@ py::dict WsgiHandler::build_environ(Exchange& ex, const std::shared_ptr<Transact
     const HeaderKey& hk = header_key(f.name);
     if (!hk.key) continue;
     py::object value = latin1(f.value);
-    PyObject* old = PyDict_GetItem(e, hk.key.ptr());  // borrowed
+    PyObject* old = PyDict_GetItemWithError(e, hk.key.ptr());  // borrowed
     if (old == nullptr) {
+      if (PyErr_Occurred() != nullptr) throw py::error_already_set();
       set(hk.key, value);
       continue;
     }

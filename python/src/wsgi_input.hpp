@@ -1,7 +1,8 @@
 // wsgi.input: the request body as a file-like object (PEP 3333 "Input and
 // Error Streams"). Reads never block past the body's end: at the end they
-// return b"". A body already in memory is served from the exchange's buffer;
-// otherwise (Expect: 100-continue) read_body() is called with the GIL released.
+// return b"". A body in memory is served from the exchange's buffer; one
+// spooled to disk (past --body-buffer-size) or still to come (Expect:
+// 100-continue) through read_body(), with the GIL released.
 // After the response has finished, every read returns b"".
 #pragma once
 

@@ -10,10 +10,8 @@
 #include <array>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <new>
 
 #include "wsgi.hpp"
@@ -29,27 +27,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 void noop(std::error_code) {}
-
-// A write's completion, waited for by a Python thread (threads > 1).
-struct Waiter {
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  std::error_code ec;
-  void signal(std::error_code e) {
-    {
-      std::lock_guard lock(m);
-      done = true;
-      ec = e;
-    }
-    cv.notify_one();
-  }
-  void wait() {
-    py::gil_scoped_release unlocked;
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return done; });
-  }
-};
 
 // --- the channel ---------------------------------------------------------------
 
@@ -366,12 +343,10 @@ void Transaction::py_write(PyObject* data, bool last) {
     ex_->write(std::move(copy), noop, last);
     return;
   }
-  auto w = std::make_shared<Waiter>();
-  ex_->write(
-      std::move(copy), [w](std::error_code ec) { w->signal(ec); }, last);
-  w->wait();
-  if (w->ec) {
-    PyErr_SetString(PyExc_OSError, ("write(): " + w->ec.message()).c_str());
+  const std::error_code ec = write_and_wait(
+      [&](server::WriteCallback done) { ex_->write(std::move(copy), std::move(done), last); });
+  if (ec) {
+    PyErr_SetString(PyExc_OSError, ("write(): " + ec.message()).c_str());
     throw py::error_already_set();
   }
 }
@@ -405,11 +380,9 @@ void Transaction::py_send_file(py::handle owner, int fd, std::int64_t offset, st
         true);
     return;
   }
-  auto w = std::make_shared<Waiter>();
-  ex_->send_file(
-      fd, static_cast<std::uint64_t>(offset), count, [w](std::error_code ec) { w->signal(ec); },
-      true);
-  w->wait();
+  write_and_wait([&](server::WriteCallback done) {
+    ex_->send_file(fd, static_cast<std::uint64_t>(offset), count, std::move(done), true);
+  });
   close_iterable();
   if (PyErr_Occurred() != nullptr) handler_.log_error("closing the file wrapper");
   release();

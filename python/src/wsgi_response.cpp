@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "anvil/parser/text.hpp"
 #include "wsgi.hpp"
 #include "wsgi_input.hpp"
 #include "wsgi_types.hpp"
@@ -26,6 +27,16 @@ constexpr std::size_t kCopyLimit = 64 * 1024;
 constexpr std::string_view kErrorBody = "Internal Server Error\n";
 
 void noop(std::error_code) {}
+
+// obj.name, or a null object when obj has no such attribute; any other error
+// of the lookup is raised (py::hasattr would swallow it).
+py::object optional_attr(py::handle obj, const char* name) {
+  PyObject* a = PyObject_GetAttrString(obj.ptr(), name);
+  if (a != nullptr) return py::reinterpret_steal<py::object>(a);
+  if (PyErr_ExceptionMatches(PyExc_AttributeError) == 0) throw py::error_already_set();
+  PyErr_Clear();
+  return py::object();
+}
 
 void set_error(PyObject* type, const std::string& text) { PyErr_SetString(type, text.c_str()); }
 
@@ -51,26 +62,14 @@ bool to_latin1(PyObject* s, std::string& out, const char* what) {
   return true;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if ((a[i] | 0x20) != (b[i] | 0x20)) return false;
-  }
-  return true;
-}
+using parser::text::iequals;
 
 // RFC 9110 §7.6.1: hop-by-hop fields belong to the server's framing; PEP 3333
 // forbids apps from setting them. They are dropped (the core writes its own).
 // "Connection: close" is kept: the core honours it and closes after the response.
-bool hop_by_hop(std::string_view name, std::string_view value) {
-  if (iequals(name, "connection")) {
-    for (std::size_t i = 0; i + 5 <= value.size(); ++i) {
-      if (iequals(value.substr(i, 5), "close")) return false;
-    }
-    return true;
-  }
-  return iequals(name, "keep-alive") || iequals(name, "transfer-encoding") ||
-         iequals(name, "upgrade") || iequals(name, "proxy-connection");
+bool dropped_field(std::string_view name, std::string_view value) {
+  if (iequals(name, "connection")) return !parser::text::has_token(value, "close");
+  return parser::text::is_hop_by_hop(name);
 }
 
 }  // namespace
@@ -106,6 +105,32 @@ struct Completion {
     cv.notify_one();
   }
 };
+
+std::error_code Transaction::write_and_wait(
+    const std::function<void(server::WriteCallback)>& issue) {
+  auto c = std::make_shared<Completion>();
+  issue([c](std::error_code ec) { c->signal(ec); });
+  const auto patience = std::chrono::duration_cast<Clock::duration>(handler_.options().write_wait);
+  py::gil_scoped_release unlocked;
+  std::unique_lock lock(c->m);
+  std::uint64_t seen = ex_->sent_bytes();
+  auto limit = Clock::now() + patience;
+  while (!c->done) {
+    // Woken at least once a second to see whether the client still takes bytes.
+    c->cv.wait_until(lock, std::min(limit, Clock::now() + std::chrono::seconds(1)));
+    if (c->done) break;
+    const std::uint64_t sent = ex_->sent_bytes();
+    if (sent != seen) {
+      seen = sent;
+      limit = Clock::now() + patience;
+    } else if (Clock::now() >= limit) {
+      lock.unlock();
+      ex_->abort();
+      return std::make_error_code(std::errc::timed_out);
+    }
+  }
+  return c->ec;
+}
 
 // --- Python types ------------------------------------------------------------
 
@@ -266,7 +291,7 @@ void Transaction::start_response(py::handle status, py::handle headers, py::hand
         !to_latin1(PyTuple_GET_ITEM(item, 1), value, "header value")) {
       throw py::error_already_set();
     }
-    if (hop_by_hop(name, value)) continue;
+    if (dropped_field(name, value)) continue;
     if (iequals(name, "content-length")) has_length = true;
     new_headers.emplace_back(std::move(name), std::move(value));
   }
@@ -293,19 +318,12 @@ void Transaction::write_callable(py::handle data) {
     ex_->write(std::move(copy), noop);
     return;
   }
-  auto c = std::make_shared<Completion>();
-  ex_->write(std::move(copy), [c](std::error_code ec) { c->signal(ec); });
-  wait(c);
-  if (c->ec) {
-    PyErr_SetString(PyExc_OSError, ("write(): " + c->ec.message()).c_str());
+  const std::error_code ec =
+      write_and_wait([&](server::WriteCallback done) { ex_->write(std::move(copy), done); });
+  if (ec) {
+    PyErr_SetString(PyExc_OSError, ("write(): " + ec.message()).c_str());
     throw py::error_already_set();
   }
-}
-
-void Transaction::wait(const std::shared_ptr<Completion>& c) {
-  py::gil_scoped_release unlocked;
-  std::unique_lock lock(c->m);
-  c->cv.wait(lock, [&] { return c->done; });
 }
 
 void Transaction::send_list(py::handle seq) {
@@ -358,10 +376,7 @@ void Transaction::send_list(py::handle seq) {
         true);
     return;
   }
-  auto c = std::make_shared<Completion>();
-  ex_->write(
-      pieces, [c](std::error_code ec) { c->signal(ec); }, true);
-  wait(c);
+  write_and_wait([&](server::WriteCallback done) { ex_->write(pieces, std::move(done), true); });
   release();
 }
 
@@ -373,13 +388,15 @@ bool Transaction::try_send_file(py::handle result) {
     return false;
   }
   auto& w = result.cast<FileWrapper&>();
-  if (!py::hasattr(w.filelike, "fileno")) return false;
   int fd = -1;
   std::int64_t offset = 0;
   try {
-    fd = w.filelike.attr("fileno")().cast<int>();
-    offset = py::hasattr(w.filelike, "tell") ? w.filelike.attr("tell")().cast<std::int64_t>()
-                                             : static_cast<std::int64_t>(::lseek(fd, 0, SEEK_CUR));
+    const py::object fileno = optional_attr(w.filelike, "fileno");
+    if (!fileno) return false;
+    fd = fileno().cast<int>();
+    const py::object tell = optional_attr(w.filelike, "tell");
+    offset =
+        tell ? tell().cast<std::int64_t>() : static_cast<std::int64_t>(::lseek(fd, 0, SEEK_CUR));
   } catch (py::error_already_set&) {
     PyErr_Clear();  // io.UnsupportedOperation etc.: iterate it instead
     return false;
@@ -419,11 +436,9 @@ bool Transaction::try_send_file(py::handle result) {
         true);
     return true;
   }
-  auto c = std::make_shared<Completion>();
-  ex_->send_file(
-      fd, static_cast<std::uint64_t>(offset), count, [c](std::error_code ec) { c->signal(ec); },
-      true);
-  wait(c);
+  write_and_wait([&](server::WriteCallback done) {
+    ex_->send_file(fd, static_cast<std::uint64_t>(offset), count, std::move(done), true);
+  });
   close_iterable();
   release();
   return true;
@@ -444,12 +459,10 @@ bool Transaction::write_piece(py::handle bytes, bool last) {
         last);
     return true;
   }
-  auto c = std::make_shared<Completion>();
-  ex_->write(
-      piece, [c](std::error_code ec) { c->signal(ec); }, last);
-  wait(c);
+  const std::error_code ec =
+      write_and_wait([&](server::WriteCallback done) { ex_->write(piece, std::move(done), last); });
   in_flight_ = py::object();
-  return !c->ec;
+  return !ec;
 }
 
 void Transaction::on_written(std::error_code ec) {
@@ -515,13 +528,20 @@ void Transaction::finish_ok() {
   ex_->finish();
 }
 
+// PEP 3333: the iterable's close(), if it has one. A close() that raises,
+// or a close attribute that raises on lookup, leaves the error set for the
+// caller; only a missing attribute is not an error.
 void Transaction::close_iterable() {
   if (!result_) return;
   py::object r = std::move(result_);
-  if (!PyObject_HasAttrString(r.ptr(), "close")) return;
-  PyObject* out = PyObject_CallMethod(r.ptr(), "close", nullptr);
-  if (out == nullptr) return;  // the error stays set for the caller
-  Py_DECREF(out);
+  PyObject* close = PyObject_GetAttrString(r.ptr(), "close");
+  if (close == nullptr) {
+    if (PyErr_ExceptionMatches(PyExc_AttributeError) != 0) PyErr_Clear();
+    return;
+  }
+  PyObject* out = PyObject_CallNoArgs(close);
+  Py_DECREF(close);
+  Py_XDECREF(out);
 }
 
 // An exception in the app, its iteration or close(): 500 when nothing has
@@ -545,9 +565,11 @@ void Transaction::fail(std::string_view where) {
     ex_->abort();
     return;
   }
-  static constexpr std::array<server::Header, 2> kHead{{
+  // The app failed: its connection ends after the 500 (issue 8 §3).
+  static constexpr std::array<server::Header, 3> kHead{{
       {"Content-Type", "text/plain"},
       {"Content-Length", "22"},
+      {"Connection", "close"},
   }};
   static_assert(kErrorBody.size() == 22);
   if (ex_->start("500 Internal Server Error", kHead) != server::StartError::none) {
@@ -583,7 +605,7 @@ void register_wsgi_types(py::module_& m) {
              return data;
            })
       .def("close", [](FileWrapper& w) {
-        if (py::hasattr(w.filelike, "close")) w.filelike.attr("close")();
+        if (const py::object close = optional_attr(w.filelike, "close")) close();
       });
 }
 

@@ -42,8 +42,17 @@ constexpr OptionSpec kOptions[] = {
      "header field count limit, 431 (default 100)"},
     {"limit_request_field_size", "--limit-request-field-size", "BYTES",
      "header section size limit, 431 (default 65536)"},
-    {"max_body_size", "--max-body-size", "BYTES", "request body limit, 413 (default 1073741824)"},
-    {"max_connections", "--max-connections", "N", "open connections per worker (default 1000)"},
+    {"max_body_size", "--max-body-size", "BYTES", "request body limit, 413 (default 104857600)"},
+    {"body_buffer_size", "--body-buffer-size", "BYTES",
+     "request bodies up to this size stay in memory, larger ones go to a spool file "
+     "(default 65536)"},
+    {"spool_dir", "--spool-dir", "DIR",
+     "directory of the (unlinked) spool files (default $TMPDIR, else /var/tmp)"},
+    {"max_spool_size", "--max-spool-size", "BYTES",
+     "bytes of spooled bodies per worker; past it, 503 (default 1073741824)"},
+    {"max_connections", "--max-connections", "N",
+     "open connections per worker; at the limit idle, then slow, ones are shed "
+     "(default 0: RLIMIT_NOFILE - 256, at most 10000)"},
     {"max_pipeline", "--max-pipeline", "N", "pipelined requests answered per batch (default 16)"},
     {"access_log", "--access-log", "FILE|-", "access log file; - is stdout (default off)"},
     {"access_log_format", "--access-log-format", "FORMAT",
@@ -256,7 +265,14 @@ std::optional<std::string> set_option(ServerConfig& c, std::string_view raw_name
   if (name == "limit_request_fields") return positive(c.limits.fields, std::size_t{1});
   if (name == "limit_request_field_size") return positive(c.limits.header_bytes, std::size_t{1});
   if (name == "max_body_size") return positive(c.limits.body, std::uint64_t{1});
-  if (name == "max_connections") return positive(c.max_connections, 1);
+  if (name == "body_buffer_size") return positive(c.body_buffer_size, std::size_t{1});
+  if (name == "spool_dir") {
+    if (value.empty()) return error(flag, "not a directory", value);
+    c.spool_dir.assign(value);
+    return std::nullopt;
+  }
+  if (name == "max_spool_size") return positive(c.max_spool_size, std::uint64_t{0});
+  if (name == "max_connections") return positive(c.max_connections, 0);
   if (name == "max_pipeline") return positive(c.max_pipeline, 1);
   if (name == "access_log") {
     c.access_log.assign(value);

@@ -14,7 +14,9 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -23,6 +25,8 @@
 
 #include "anvil/parser/parser.hpp"
 #include "anvil/server/server.hpp"
+#include "output.hpp"
+#include "response_head.hpp"
 
 namespace anvil::server {
 
@@ -60,29 +64,19 @@ class DateCache {
   std::size_t log_size_ = 0;
 };
 
-// One output piece: bytes in memory, bytes in the connection's scratch string
-// (by offset: it may grow), or a file range for sendfile(2).
-struct Segment {
-  enum class Kind : std::uint8_t { memory, scratch, file };
-  Kind kind = Kind::memory;
-  int fd = -1;
-  const char* data = nullptr;
-  std::uint64_t offset = 0;  // scratch offset or file offset
-  std::uint64_t size = 0;
-};
-
-// Buffers, parser and vectors of a connection, reused across connections so
-// that accepting one allocates nothing once the pool is warm.
+// Buffers, parser and output queue of a connection that is reading or
+// answering, reused across connections so that serving one allocates nothing
+// once the pool is warm. A parked idle connection holds none.
 struct Resources {
   std::unique_ptr<parser::Parser> parser;
   std::unique_ptr<char[]> in;
   std::size_t in_cap = 0;
   parser::Message request;
-  std::string scratch;
-  std::vector<Segment> segments;
-  std::vector<iovec> iov;
-  std::deque<std::string> owned;
-  std::vector<std::pair<std::size_t, WriteCallback>> callbacks;
+  OutputQueue out;
+  // The response head start() accepted, and the one it builds (swapped in on
+  // success, so that a rejected start() leaves the last good one).
+  ResponseHead head;
+  ResponseHead pending_head;
   std::string remote_text;
 };
 
@@ -105,11 +99,25 @@ class Server::Impl {
 
   // For connections (loop thread).
   std::unique_ptr<Resources> acquire();
-  void release(std::unique_ptr<Resources> r);
+  void release(std::unique_ptr<Resources> r) noexcept;
   void link(Connection* c) noexcept;
   void unlink(Connection* c) noexcept;
+  // The shedding lists: a connection is in at most one, by its phase, oldest
+  // first (List::none removes it).
+  enum class List : std::uint8_t { none, idle, head };
+  void relist(Connection* c, List to) noexcept;
   bool draining() const noexcept { return draining_; }
   void log_access(const Connection& c, int status, std::uint64_t bytes);
+  // One line on stderr (log level error) for a failure contained to one
+  // connection (or one accept).
+  void log_failure(const Connection* c, std::string_view what) noexcept;
+  // Spool budget (--max-spool-size): false when n more bytes would pass it.
+  bool reserve_spool(std::uint64_t n) noexcept;
+  void release_spool(std::uint64_t n) noexcept { spooled_.fetch_sub(n, std::memory_order_relaxed); }
+  const std::string& spool_dir() const noexcept { return spool_dir_; }
+  // The largest input buffer a connection may hold: head limits, the
+  // in-memory body and a trailer section, plus one read.
+  std::size_t max_input() const noexcept { return max_input_; }
   void add_stage(Stage s, std::chrono::nanoseconds t) noexcept {
     stage_ns_[static_cast<std::size_t>(s)].fetch_add(static_cast<std::uint64_t>(t.count()),
                                                      std::memory_order_relaxed);
@@ -132,6 +140,8 @@ class Server::Impl {
  private:
   void start_listeners();
   void accept_on(Listener& l);
+  bool shed_one() noexcept;
+  void accept_failed(Listener& l, std::string_view what) noexcept;
   void wait_accept(Listener& l);
   void pause_accepting(std::chrono::milliseconds backoff);
   void resume_accepting();
@@ -140,10 +150,23 @@ class Server::Impl {
   void begin_stop(bool graceful);
   void maybe_finish_stop();
 
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Connection* head_ = nullptr;  // intrusive list of open connections
+  // The shedding lists (oldest first): idle keep-alive connections, then
+  // heads in progress.
+  struct Lru {
+    Connection* first = nullptr;
+    Connection* last = nullptr;
+  };
+  Lru idle_, heads_;
+  Lru& lru(List l) noexcept { return l == List::idle ? idle_ : heads_; }
+  std::size_t max_connections_ = 0;  // the limit in force (see server.cpp)
+  std::size_t max_input_ = 0;
+  std::string spool_dir_;
+  std::atomic<std::uint64_t> spooled_{0};  // bytes in spool files now
+  std::mutex pool_m_;                      // release() may run on a handler's thread
   std::vector<std::unique_ptr<Resources>> pool_;
-  bool accepting_paused_ = false;
+  // Resources freed (the pool was full) since the heap was last trimmed.
+  std::atomic<std::size_t> freed_since_trim_{0};
   bool backoff_pending_ = false;
   bool accept_error_logged_ = false;
   bool draining_ = false;

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace anvil::server {
 namespace {
@@ -41,30 +42,46 @@ class EchoHandler final : public Handler {
       ex->write({&b, 1}, {}, true);
       return;
     }
-    // Expect: 100-continue: read on demand (this blocks the loop thread until
-    // the body is in, bounded by the body timeout; echo is a test handler).
-    std::string body;
-    char buf[16 * 1024];
-    for (;;) {
-      const BodyRead r = ex->read_body(buf, sizeof buf);
-      if (r.error != BodyError::none) {
-        ex->abort();
-        return;
-      }
-      if (r.n == 0) break;
-      body.append(buf, r.n);
+    // A spooled body, or one sent after 100 Continue: streamed back a piece
+    // at a time, each read after the previous write has gone out, so memory
+    // stays at one piece. (On the loop thread the first read of a
+    // 100-continue body waits for all of it: see server/README.md.)
+    const parser::Message& m = ex->request();
+    if (m.body == parser::BodyKind::content_length) {
+      respond(*ex, m.content_length);
+    } else {
+      static constexpr Header kChunked[] = {{"Content-Type", "application/octet-stream"}};
+      ex->start("200 OK", kChunked);  // no length: the core sends it chunked
     }
-    respond(*ex, body.size());
-    ex->write(std::move(body), {}, true);
+    pump(std::move(ex), std::make_shared<std::vector<char>>(kPiece));
   }
 
  private:
-  static void respond(Exchange& ex, std::size_t size) {
+  static constexpr std::size_t kPiece = 64 * 1024;
+
+  static void respond(Exchange& ex, std::uint64_t size) {
     char length[24];
     auto [end, ec] = std::to_chars(length, length + sizeof length, size);
     const Header headers[] = {{"Content-Type", "application/octet-stream"},
                               {"Content-Length", std::string_view(length, end - length)}};
     ex.start("200 OK", headers);
+  }
+
+  static void pump(std::shared_ptr<Exchange> ex, std::shared_ptr<std::vector<char>> buf) {
+    const BodyRead r = ex->read_body(buf->data(), buf->size());
+    if (r.error != BodyError::none) {
+      ex->abort();
+      return;
+    }
+    if (r.n == 0) {
+      ex->finish();
+      return;
+    }
+    const asio::const_buffer b(buf->data(), r.n);
+    Exchange* raw = ex.get();
+    raw->write({&b, 1}, [ex = std::move(ex), buf = std::move(buf)](std::error_code ec) mutable {
+      if (!ec) pump(std::move(ex), std::move(buf));
+    });
   }
 };
 

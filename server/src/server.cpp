@@ -8,6 +8,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <malloc.h>
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -19,17 +22,30 @@
 #include <boost/asio/post.hpp>
 
 #include "access_log.hpp"
+#include "anvil/parser/text.hpp"
 #include "connection.hpp"
 #include "impl.hpp"
+#include "wall.hpp"
 
 namespace anvil::server {
 namespace {
 
-constexpr std::size_t kInitialBuffer = 16 * 1024;
-constexpr std::size_t kPooledBufferMax = 256 * 1024;
+// A connection's input buffer starts small (a slow head costs little) and
+// doubles as bytes arrive, up to Server::Impl::max_input(); one grown past
+// kPooledBufferMax goes back to the pool at the initial size.
+constexpr std::size_t kInitialBuffer = 4 * 1024;
+constexpr std::size_t kPooledBufferMax = 16 * 1024;
 constexpr std::size_t kPoolSize = 256;
+constexpr std::size_t kTrimAfterFrees = 64;
 constexpr int kAcceptBatch = 64;
 constexpr std::chrono::milliseconds kAcceptBackoff{100};
+// --max-connections 0 (the default): RLIMIT_NOFILE less this many
+// descriptors for the rest of the process (listeners, spool files, logs, the
+// app's own), and at most kDefaultMaxConnections.
+constexpr std::size_t kReservedDescriptors = 256;
+constexpr std::size_t kDefaultMaxConnections = 10000;
+// Room for one read past the largest head and trailer section.
+constexpr std::size_t kReadSlack = 8 * 1024;
 
 [[noreturn]] void throw_errno(const std::string& what) {
   throw std::system_error(errno, std::generic_category(), what);
@@ -42,6 +58,31 @@ void set_int_option(int fd, int level, int name, int value, const std::string& w
 constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+ServerConfig with_default_bind(const ServerConfig& c) {
+  ServerConfig out = c;
+  if (out.binds.empty()) out.binds.push_back(Bind{});
+  return out;
+}
+
+std::size_t connection_limit(const ServerConfig& c) {
+  if (c.max_connections > 0) return static_cast<std::size_t>(c.max_connections);
+  rlimit lim{};
+  std::size_t files = kDefaultMaxConnections + kReservedDescriptors;
+  if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY) {
+    files = static_cast<std::size_t>(lim.rlim_cur);
+  }
+  const std::size_t usable =
+      files > 2 * kReservedDescriptors ? files - kReservedDescriptors : files / 2;
+  return std::clamp<std::size_t>(usable, 1, kDefaultMaxConnections);
+}
+
+std::string spool_dir_of(const ServerConfig& c) {
+  if (!c.spool_dir.empty()) return c.spool_dir;
+  // $TMPDIR, else /var/tmp: /tmp is often a tmpfs, whose pages are memory.
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? std::string(tmp) : std::string("/var/tmp");
+}
 
 }  // namespace
 
@@ -160,10 +201,13 @@ std::string_view DateCache::log_time() noexcept {
 // ---------------------------------------------------------------------------
 
 Server::Impl::Impl(const ServerConfig& c, std::shared_ptr<Handler> h)
-    : config(c), handler(std::move(h)) {
+    : config(with_default_bind(c)), handler(std::move(h)) {
   if (!handler) throw std::invalid_argument("anvil: no handler");
   ignore_sigpipe();
-  if (config.binds.empty()) const_cast<ServerConfig&>(config).binds.push_back(Bind{});
+  max_connections_ = connection_limit(config);
+  max_input_ = config.limits.request_line + 2 * config.limits.header_bytes +
+               config.limits.chunk_extension + config.body_buffer_size + kReadSlack;
+  spool_dir_ = spool_dir_of(config);
   // The tick checks deadlines: a quarter of the shortest timeout, at most 1 s.
   Seconds shortest = std::min({config.header_timeout, config.body_timeout, config.write_timeout});
   if (config.keepalive.count() > 0) shortest = std::min(shortest, config.keepalive);
@@ -228,9 +272,14 @@ void Server::Impl::adopt(std::span<const int> fds) {
 
 std::unique_ptr<Resources> Server::Impl::acquire() {
   std::unique_ptr<Resources> r;
-  if (!pool_.empty()) {
-    r = std::move(pool_.back());
-    pool_.pop_back();
+  {
+    std::lock_guard lk(pool_m_);
+    if (!pool_.empty()) {
+      r = std::move(pool_.back());
+      pool_.pop_back();
+    }
+  }
+  if (r) {
     r->parser->reset();
     r->remote_text.clear();
     return r;
@@ -240,22 +289,30 @@ std::unique_ptr<Resources> Server::Impl::acquire() {
   r->in.reset(new char[kInitialBuffer]);
   r->in_cap = kInitialBuffer;
   r->request.fields.reserve(32);
-  r->segments.reserve(16);
-  r->iov.reserve(16);
   return r;
 }
 
-void Server::Impl::release(std::unique_ptr<Resources> r) {
-  if (!r || pool_.size() >= kPoolSize) return;
+// Any thread: a connection's last reference may go on a handler's thread.
+void Server::Impl::release(std::unique_ptr<Resources> r) noexcept {
+  if (!r) return;
+  r->out.clear();
+  r->out.take_callbacks([](WriteCallback&&) {});
   if (r->in_cap > kPooledBufferMax) {
-    r->in.reset(new char[kInitialBuffer]);
+    // A buffer grown for a large head or body is not kept at that size.
+    char* small = new (std::nothrow) char[kInitialBuffer];
+    if (small == nullptr) return;  // dropped, not pooled
+    r->in.reset(small);
     r->in_cap = kInitialBuffer;
   }
-  r->segments.clear();
-  r->scratch.clear();
-  r->owned.clear();
-  r->callbacks.clear();
-  pool_.push_back(std::move(r));
+  {
+    std::lock_guard lk(pool_m_);
+    if (pool_.size() < kPoolSize) {
+      pool_.push_back(std::move(r));
+      return;
+    }
+  }
+  r.reset();
+  freed_since_trim_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void Server::Impl::link(Connection* c) noexcept {
@@ -269,27 +326,73 @@ void Server::Impl::link(Connection* c) noexcept {
 
 void Server::Impl::unlink(Connection* c) noexcept {
   if (!c->linked) return;
+  relist(c, List::none);
   if (c->prev) c->prev->next = c->next;
   if (c->next) c->next->prev = c->prev;
   if (head_ == c) head_ = c->next;
   c->linked = false;
   connections.fetch_sub(1, std::memory_order_relaxed);
   if (access_log_) access_log_->forget(c);
-  if (accepting_paused_ && !backoff_pending_ && !draining_ &&
-      connections.load(std::memory_order_relaxed) <
-          static_cast<std::size_t>(config.max_connections)) {
-    // Not from inside the closing connection's own call stack.
-    asio::post(io, [this] { resume_accepting(); });
-    accepting_paused_ = false;
-  }
   if (draining_) maybe_finish_stop();
+}
+
+void Server::Impl::relist(Connection* c, List to) noexcept {
+  const auto from = static_cast<List>(c->list);
+  if (from == to) {
+    if (to == List::none) return;
+    if (lru(to).last == c) return;  // already the newest
+  }
+  if (from != List::none) {
+    Lru& l = lru(from);
+    if (c->lru_prev) c->lru_prev->lru_next = c->lru_next;
+    if (c->lru_next) c->lru_next->lru_prev = c->lru_prev;
+    if (l.first == c) l.first = c->lru_next;
+    if (l.last == c) l.last = c->lru_prev;
+    c->lru_prev = c->lru_next = nullptr;
+  }
+  c->list = static_cast<std::uint8_t>(to);
+  if (to == List::none || !c->linked) {
+    c->list = static_cast<std::uint8_t>(List::none);
+    return;
+  }
+  Lru& l = lru(to);
+  c->lru_prev = l.last;
+  if (l.last) l.last->lru_next = c;
+  l.last = c;
+  if (!l.first) l.first = c;
+}
+
+// At the connection limit: ends the cheapest connection. First the idle one
+// that has been idle longest, if it holds no buffer any more (parked after
+// two ticks idle, or lingering after an error answer); then the head that
+// has been arriving longest (slowloris); then an idle connection that was
+// in use a moment ago. A keep-alive client busy with requests is so never
+// cut while slow heads churn at the limit (its next request would meet a
+// reset).
+bool Server::Impl::shed_one() noexcept {
+  Connection* victim = nullptr;
+  if (idle_.first != nullptr && !idle_.first->holds_buffer()) {
+    victim = idle_.first;
+  } else if (heads_.first != nullptr) {
+    victim = heads_.first;
+  } else {
+    victim = idle_.first;
+  }
+  if (victim == nullptr) return false;
+  auto keep = victim->shared_from_this();  // it may be closing from inside its own handler
+  contain([&] { victim->shed(); }, [&](std::string_view) { victim->close_now(); });
+  return true;
 }
 
 void Server::Impl::run() {
   // From inside run(): handlers must see on_loop_thread() == true.
   asio::post(io, [this] {
-    start_listeners();
-    schedule_tick();
+    contain(
+        [&] {
+          start_listeners();
+          schedule_tick();
+        },
+        [&](std::string_view what) { log_failure(nullptr, what); });
   });
   io.run();
   handler->stop();
@@ -302,24 +405,25 @@ void Server::Impl::start_listeners() {
 void Server::Impl::wait_accept(Listener& l) {
   if (l.waiting || !l.descriptor || !l.descriptor->is_open()) return;
   l.waiting = true;
-  l.descriptor->async_wait(asio::posix::stream_descriptor::wait_read,
-                           [this, &l](const boost::system::error_code& ec) {
-                             l.waiting = false;
-                             if (ec || draining_) return;
-                             accept_on(l);
-                           });
+  l.descriptor->async_wait(
+      asio::posix::stream_descriptor::wait_read, [this, &l](const boost::system::error_code& ec) {
+        l.waiting = false;
+        if (ec || draining_) return;
+        contain([&] { accept_on(l); }, [&](std::string_view what) { accept_failed(l, what); });
+      });
+}
+
+// A failure inside accept_on (a connection that could not be made): logged,
+// and accepting goes on after the backoff.
+void Server::Impl::accept_failed(Listener& l, std::string_view what) noexcept {
+  log_failure(nullptr, what);
+  (void)l;
+  pause_accepting(kAcceptBackoff);
 }
 
 void Server::Impl::accept_on(Listener& l) {
   for (int i = 0; i < kAcceptBatch; ++i) {
     if (draining_ || stopping_ || !l.descriptor || !l.descriptor->is_open()) return;
-    if (connections.load(std::memory_order_relaxed) >=
-        static_cast<std::size_t>(config.max_connections)) {
-      // At the limit: leave new connections in the kernel's backlog until
-      // one of ours closes (unlink resumes).
-      accepting_paused_ = true;
-      return;
-    }
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     const int fd =
@@ -331,8 +435,10 @@ void Server::Impl::accept_on(Listener& l) {
         return;
       }
       if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
-      // EMFILE, ENFILE, ENOBUFS, ENOMEM: out of a resource. Beast's examples
-      // stop accepting for good here; back off and try again instead.
+      // EMFILE, ENFILE, ENOBUFS, ENOMEM: out of a resource. An idle
+      // connection gives its descriptor back if there is one; else (Beast's
+      // examples stop accepting for good here) back off and try again.
+      if ((e == EMFILE || e == ENFILE) && idle_.first != nullptr && shed_one()) continue;
       if (!accept_error_logged_ && config.log_level <= LogLevel::warning) {
         std::fprintf(stderr, "anvil: accept: %s; retrying every %lld ms\n", std::strerror(e),
                      static_cast<long long>(kAcceptBackoff.count()));
@@ -342,12 +448,28 @@ void Server::Impl::accept_on(Listener& l) {
       return;
     }
     accept_error_logged_ = false;
-    auto c = std::make_shared<Connection>(*this, fd, l, peer);
-    c->start();
+    std::shared_ptr<Connection> c;
+    try {
+      c = std::make_shared<Connection>(*this, fd, l, peer);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    // At the limit, the cheapest connection makes room (never a full stop:
+    // slow clients filling the limit would lock out honest ones). When
+    // nothing can go (every connection is busy with a request), the newcomer
+    // is told so at once rather than left waiting in the backlog.
+    if (connections.load(std::memory_order_relaxed) >= max_connections_ && !shed_one()) {
+      c->refuse();
+    } else {
+      c->start();
+    }
   }
   // The batch is full and more may be waiting: edge-triggered readiness will
   // not fire again for them, so continue from the queue.
-  asio::post(io, [this, &l] { accept_on(l); });
+  asio::post(io, [this, &l] {
+    contain([&] { accept_on(l); }, [&](std::string_view what) { accept_failed(l, what); });
+  });
 }
 
 void Server::Impl::pause_accepting(std::chrono::milliseconds backoff_time) {
@@ -357,7 +479,8 @@ void Server::Impl::pause_accepting(std::chrono::milliseconds backoff_time) {
   backoff.async_wait([this](const boost::system::error_code& ec) {
     backoff_pending_ = false;
     if (ec) return;
-    resume_accepting();
+    contain([&] { resume_accepting(); },
+            [&](std::string_view what) { log_failure(nullptr, what); });
   });
 }
 
@@ -373,22 +496,37 @@ void Server::Impl::schedule_tick() {
   tick.async_wait([this](const boost::system::error_code& ec) {
     if (ec || stopping_) return;
     on_tick();
-    schedule_tick();
+    contain([&] { schedule_tick(); }, [&](std::string_view what) { log_failure(nullptr, what); });
   });
 }
 
 void Server::Impl::on_tick() {
+  // After a burst of connections went idle and gave back their buffers, the
+  // heap keeps the freed pages unless asked (idle connections would then
+  // look as large as busy ones): once per tick, after enough frees.
+  if (freed_since_trim_.load(std::memory_order_relaxed) >= kTrimAfterFrees) {
+    freed_since_trim_.store(0, std::memory_order_relaxed);
+    ::malloc_trim(0);
+  }
   const auto now = Clock::now();
   for (Connection* c = head_; c != nullptr;) {
-    // check_timeout may unlink c, never the next one.
+    // on_tick may unlink c, never the next one; keep c alive through it.
     Connection* next = c->next;
-    c->check_timeout(now);
+    auto keep = c->shared_from_this();
+    contain([&] { c->on_tick(now); }, [&](std::string_view what) { c->fail(what); });
     c = next;
   }
 }
 
 void Server::Impl::stop(bool graceful) {
-  asio::post(io, [this, graceful] { begin_stop(graceful); });
+  asio::post(io, [this, graceful] {
+    contain([&] { begin_stop(graceful); },
+            [&](std::string_view what) {
+              log_failure(nullptr, what);
+              stopping_ = true;
+              io.stop();
+            });
+  });
 }
 
 void Server::Impl::begin_stop(bool graceful) {
@@ -406,7 +544,8 @@ void Server::Impl::begin_stop(bool graceful) {
   }
   for (Connection* c = head_; c != nullptr;) {
     Connection* next = c->next;
-    c->drain();
+    auto keep = c->shared_from_this();
+    contain([&] { c->drain(); }, [&](std::string_view what) { c->fail(what); });
     c = next;
   }
   graceful_timer.expires_after(
@@ -432,6 +571,22 @@ void Server::Impl::log_access(const Connection& c, int status, std::uint64_t byt
 void Server::Impl::on_request_limit(std::uint64_t limit, std::function<void()> hook) {
   request_limit_ = limit;
   request_hook_ = std::move(hook);
+}
+
+void Server::Impl::log_failure(const Connection* c, std::string_view what) noexcept {
+  if (config.log_level > LogLevel::error) return;
+  const std::string peer = c != nullptr ? c->peer_text() : std::string("accept");
+  std::fprintf(stderr, "anvil: error: %s: %.*s; connection closed\n", peer.c_str(),
+               static_cast<int>(what.size()), what.data());
+  std::fflush(stderr);
+}
+
+bool Server::Impl::reserve_spool(std::uint64_t n) noexcept {
+  std::uint64_t now = spooled_.load(std::memory_order_relaxed);
+  do {
+    if (now + n > config.max_spool_size) return false;
+  } while (!spooled_.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+  return true;
 }
 
 StatsSnapshot Server::Impl::stats() const {

@@ -323,6 +323,14 @@ def request(server, raw, head_request=False, timeout=10.0):
         return Reader(s).response(head_request=head_request)
 
 
+def post(server, path, body, headers=()):
+    """One POST with a Content-Length body on its own connection (closed after)."""
+    lines = [f"POST {path} HTTP/1.1", "Host: t", f"Content-Length: {len(body)}",
+             "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in headers]
+    return request(server, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+
+
 def get(server, path, headers=(), version="1.1"):
     lines = [f"GET {path} HTTP/{version}", "Host: test"] + [f"{k}: {v}" for k, v in headers]
     lines += ["Connection: close", "", ""]

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from support import Reader, get, request
+from support import Reader, get, post, request
 
 APP = "apps.cases:app"
 
@@ -19,12 +19,6 @@ def server(request):
     s = Server(APP, "--threads", request.param)
     yield s
     s.stop()
-
-
-def post(server, path, body, headers=()):
-    lines = [f"POST {path} HTTP/1.1", "Host: t", f"Content-Length: {len(body)}", "Connection: close"]
-    lines += [f"{k}: {v}" for k, v in headers]
-    return request(server, ("\r\n".join(lines) + "\r\n\r\n").encode() + body)
 
 
 def closed_count(server):

@@ -114,6 +114,31 @@ TEST(Options, MapOntoConfigAndLimits) {
   EXPECT_EQ(p.positional, std::vector<std::string>{"app:app"});
 }
 
+// Issue 8: the body and spool options, and their defaults.
+TEST(Options, BodyAndSpoolOptions) {
+  const ServerConfig d;
+  EXPECT_EQ(d.limits.body, 100ull << 20);
+  EXPECT_EQ(d.body_buffer_size, 64u * 1024);
+  EXPECT_EQ(d.max_spool_size, 1ull << 30);
+  EXPECT_EQ(d.max_connections, 0);  // derived from RLIMIT_NOFILE
+  EXPECT_EQ(d.spool_dir, "");
+  const std::vector<std::string_view> args = {
+      "--body-buffer-size", "4096", "--spool-dir",       "/var/spool/x",
+      "--max-spool-size",   "0",    "--max-connections", "0"};
+  const ParsedArgs p = parse_args(args);
+  ASSERT_EQ(p.error, "");
+  EXPECT_EQ(p.config.body_buffer_size, 4096u);
+  EXPECT_EQ(p.config.spool_dir, "/var/spool/x");
+  EXPECT_EQ(p.config.max_spool_size, 0u);
+  EXPECT_EQ(p.config.max_connections, 0);
+  for (const std::vector<std::string_view>& bad :
+       {std::vector<std::string_view>{"--body-buffer-size", "0"},
+        {"--spool-dir", ""},
+        {"--max-connections", "-1"}}) {
+    EXPECT_FALSE(parse_args(bad).error.empty()) << bad[0];
+  }
+}
+
 TEST(Options, ErrorsAreOneLine) {
   const std::vector<std::vector<std::string_view>> bad = {
       {"--workers", "x"}, {"--workers", "-1"}, {"--parser", "nginx"}, {"--bind", "nope"},

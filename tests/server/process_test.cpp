@@ -152,6 +152,16 @@ std::function<void()> limit_files(rlim_t soft, rlim_t hard) {
   };
 }
 
+// A field of /proc/PID/status in KiB (VmRSS, VmHWM), 0 if absent.
+long status_kib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return 0;
+}
+
 // The pid of the worker that answered GET /?ms=N on a new connection.
 std::string served_by(std::uint16_t port, int ms = 0) {
   Client c = Client::tcp(port);
@@ -212,7 +222,10 @@ TEST(Process, AcceptSurvivesRunningOutOfDescriptors) {
   // it reports any virtual call as "invalid vptr" and aborts the server.
   GTEST_SKIP() << "sanitizer runtimes need free descriptors themselves";
 #endif
-  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "0", "hello"}, limit_files(32, 32));
+  // An explicit limit above the descriptors (the default one is derived from
+  // RLIMIT_NOFILE and would shed before running out).
+  NativeProcess p({"--bind", "127.0.0.1:0", "--workers", "0", "--max-connections", "1000", "hello"},
+                  limit_files(32, 32));
   const std::uint16_t port = p.port();
   ASSERT_NE(port, 0);
   // Hold more connections than the server has descriptors for (each sends a
@@ -340,6 +353,25 @@ TEST(Process, SighupReplacesTheWorkers) {
   std::string now;
   for (int i = 0; i < 200 && now != fresh; ++i) now = served_by(port);
   EXPECT_EQ(now, fresh);
+}
+
+// Issue 8 §2: a client that declares a huge body and pushes it cannot make
+// the worker hold it: the worker's peak RSS stays near where it was (the
+// body goes to a spool file; before, the buffer grew to the declared length).
+TEST(Process, AHugeDeclaredBodyDoesNotGrowTheWorker) {
+  NativeProcess p(
+      {"--bind", "127.0.0.1:0", "--workers", "0", "--max-body-size", "1000000000", "echo"});
+  const std::uint16_t port = p.port();
+  ASSERT_NE(port, 0);
+  const long before = status_kib(p.pid(), "VmHWM");
+  ASSERT_GT(before, 0);
+  Client c = Client::tcp(port);
+  ASSERT_TRUE(c.send("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000000\r\n\r\n"));
+  const std::string block(1 << 20, 'x');
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(c.send(block)) << i;  // 64 MiB
+  // Every byte sent is in (the server's reads keep up, or send would block).
+  const long after = status_kib(p.pid(), "VmHWM");
+  EXPECT_LT(after - before, 16 * 1024) << before << " KiB before, " << after << " KiB after";
 }
 
 TEST(Process, StatsArePrintedOnExit) {

@@ -19,53 +19,13 @@
 #include "anvil/server/native.hpp"
 #include "anvil/server/server.hpp"
 #include "client.hpp"
-
-// gtest prints a parameter it cannot format as raw bytes ("1-byte object <00>")
-// in --gtest_list_tests, which ctest shows beside every test name: print the
-// parser's name instead. Found by ADL, so it lives in ParserKind's namespace.
-namespace anvil::parser {
-void PrintTo(ParserKind kind, std::ostream* os) { *os << name_of(kind); }
-}  // namespace anvil::parser
+#include "running.hpp"
 
 namespace anvil::server::test {
 namespace {
 
 using namespace std::chrono_literals;
 using parser::ParserKind;
-
-constexpr std::string_view kGet = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
-
-// A server running on its own thread; stopped and joined on destruction.
-class Running {
- public:
-  Running(ServerConfig config, std::shared_ptr<Handler> handler)
-      : server_(config, std::move(handler)), thread_([this] { server_.run(); }) {}
-  ~Running() {
-    server_.stop(false);
-    thread_.join();
-  }
-  std::uint16_t port(std::size_t i = 0) const { return server_.addresses().at(i).bind.port; }
-  Server& server() { return server_; }
-  Client client() const { return Client::tcp(port()); }
-
- private:
-  Server server_;
-  std::thread thread_;
-};
-
-ServerConfig config_for(ParserKind kind) {
-  ServerConfig c;
-  c.binds = {*parse_bind("127.0.0.1:0")};
-  c.parser = kind;
-  c.keepalive = Seconds(5);
-  c.header_timeout = c.body_timeout = c.write_timeout = Seconds(5);
-  return c;
-}
-
-std::string post(std::string_view body, std::string_view extra = "") {
-  return "POST /echo HTTP/1.1\r\nHost: t\r\n" + std::string(extra) +
-         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
-}
 
 // Answers with `pieces` blocks of 1 MiB, each written from the previous one's
 // completion callback, with no Content-Length (chunked). Counts failures.
@@ -546,24 +506,85 @@ TEST(Timeouts, ClientThatStopsReadingIsCutOffByTheWriteTimeout) {
   EXPECT_EQ(s.server().connection_count(), 0u);
 }
 
-TEST(Core, MaxConnectionsLeavesTheRestInTheBacklog) {
+// Issue 8 §4: at --max-connections a new connection is still accepted; the
+// cheapest one makes room: idle keep-alive connections first, oldest first.
+TEST(Limits, AtTheLimitTheOldestIdleConnectionIsShed) {
   auto cfg = config_for(ParserKind::fast);
   cfg.max_connections = 2;
   Running s(cfg, make_native_handler("hello"));
   Client a = s.client();
-  Client b = s.client();
   ASSERT_TRUE(a.send(kGet));
   ASSERT_TRUE(a.read());
+  Client b = s.client();
   ASSERT_TRUE(b.send(kGet));
   ASSERT_TRUE(b.read());
-  Client c = s.client();  // connects (kernel backlog), but is not accepted
+  Client c = s.client();  // over the limit: a, idle longest, goes
   ASSERT_TRUE(c.send(kGet));
-  EXPECT_FALSE(c.readable_within(300));
-  EXPECT_EQ(s.server().connection_count(), 2u);
-  a.close();
   auto r = c.read();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->body, "Hello, World!");
+  EXPECT_TRUE(a.closed_by_peer());
+  ASSERT_TRUE(b.send(kGet));  // b was idle for less time: still served
+  ASSERT_TRUE(b.read());
+  EXPECT_EQ(s.server().connection_count(), 2u);
+}
+
+// Slow heads (slowloris) are shed after idle connections, the one that has
+// been arriving longest first, with a 503; an honest client never waits.
+TEST(Limits, SlowHeadsAreShedOldestFirstAndHonestClientsAreServed) {
+  auto cfg = config_for(ParserKind::fast);
+  cfg.max_connections = 3;
+  cfg.header_timeout = Seconds(60);  // shed, never timed out, however loaded the machine
+  Running s(cfg, make_native_handler("hello"));
+  std::vector<Client> slow;
+  auto add_slow = [&] {
+    const std::size_t before = s.server().connection_count();
+    slow.push_back(s.client());
+    ASSERT_TRUE(slow.back().send("GET / HTTP/1.1\r\nX-Slow: 1\r\n"));
+    // Accepted in order (TCP_DEFER_ACCEPT lets each through with its bytes).
+    for (int k = 0; k < 400 && s.server().connection_count() == before; ++k) {
+      std::this_thread::sleep_for(5ms);
+    }
+  };
+  for (int i = 0; i < 3; ++i) add_slow();
+  ASSERT_EQ(s.server().connection_count(), 3u);
+  for (std::size_t round = 0; round < 3; ++round) {
+    Client honest = s.client();
+    ASSERT_TRUE(honest.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+    auto r = honest.read();
+    ASSERT_TRUE(r) << round;
+    EXPECT_EQ(r->body, "Hello, World!");
+    // The oldest slow head went, with a 503 when it could take one.
+    auto shed = slow[round].read();
+    if (shed) {
+      EXPECT_EQ(shed->status, 503);
+    }
+    EXPECT_TRUE(slow[round].closed_by_peer()) << round;
+    EXPECT_TRUE(slow[round + 1].send("X-More: 1\r\n")) << round;  // the next is still there
+    ASSERT_TRUE(honest.closed_by_peer());
+    add_slow();  // back at the limit
+  }
+}
+
+// With nothing to shed (every connection busy with a request), a newcomer
+// is answered 503 at once instead of waiting in the backlog.
+TEST(Limits, WhenNothingCanBeShedANewcomerGets503) {
+  auto cfg = config_for(ParserKind::fast);
+  cfg.max_connections = 1;
+  Running s(cfg, make_native_handler("sleep"));
+  Client busy = s.client();
+  ASSERT_TRUE(busy.send("GET /?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  for (int k = 0; k < 200 && s.server().connection_count() < 1; ++k) {
+    std::this_thread::sleep_for(5ms);
+  }
+  Client late = s.client();
+  ASSERT_TRUE(late.send("GET /?ms=0 HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto r = late.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  auto first = busy.read();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body.rfind("slept 1500 ms", 0), 0u);
 }
 
 TEST(Core, UnixSocket) {

@@ -231,6 +231,14 @@ def app(environ, start_response):
     if path == "/sleep":
         time.sleep(float(environ["QUERY_STRING"]))
         return _text(start_response, "slept")
+    if path == "/sleep-logged":  # says so in the log first, then sleeps
+        environ["wsgi.errors"].write("sleep started\n")
+        environ["wsgi.errors"].flush()
+        time.sleep(float(environ["QUERY_STRING"]))
+        return _text(start_response, "slept")
+    if path == "/alloc":  # QUERY_STRING bytes, allocated and touched
+        block = bytearray(int(environ["QUERY_STRING"]))
+        return _text(start_response, str(len(block)))
     if path == "/thread":
         import threading
         return _text(start_response, threading.current_thread().name)

@@ -3,8 +3,12 @@
 // Contract:
 //  * Handler::handle() runs on the worker's loop thread once a request head is
 //    parsed and, unless the request has `Expect: 100-continue`, its whole body
-//    has been read into the connection's buffer. It must not block the loop
-//    for long unless the worker is single-threaded by design (WSGI, threads=1).
+//    has been read: into the connection's buffer up to --body-buffer-size,
+//    else into an unlinked spool file. It must not block the loop for long
+//    unless the worker is single-threaded by design (WSGI, threads=1).
+//  * Nothing a handler throws leaves the core: an exception out of handle(),
+//    a write callback or a posted function ends that connection (500 when
+//    nothing of the response went out) and is logged in one line.
 //  * Exchange is one request/response. Every method may be called from any
 //    thread; response methods post to the loop when called elsewhere, and the
 //    calls of one exchange take effect in the order they were made (make them
@@ -60,6 +64,7 @@ enum class BodyError : std::uint8_t {
   closed,    // the peer closed (or reset) before the body's end
   bad_body,  // the chunked framing was invalid (the connection will close)
   aborted,   // the exchange finished or the server is shutting down
+  spool,     // the body could not be stored: no room in --max-spool-size or on disk
 };
 
 struct BodyRead {
@@ -85,15 +90,18 @@ class Exchange {
   virtual std::uint16_t local_port() const noexcept = 0;
   virtual bool unix_socket() const noexcept = 0;
 
-  // True when the whole body is in memory (always, unless 100-continue);
-  // buffered_body() is then all of it (de-chunked), and read_body() serves
-  // from it without blocking.
+  // True when the whole body is in memory (no body, or one that fits
+  // --body-buffer-size; not a spooled one, not one still to come after 100
+  // Continue); buffered_body() is then all of it, de-chunked, zero copy.
   virtual bool body_buffered() const noexcept = 0;
   virtual std::string_view buffered_body() const noexcept = 0;
-  // Copies up to n body bytes to dst; blocks (from any thread, including the
-  // loop thread) only while the body has bytes still to come, with the body
-  // timeout. The first call on a 100-continue request sends
-  // "HTTP/1.1 100 Continue". Returns n == 0, error none at the end of body.
+  // Copies up to n body bytes to dst: from memory, or with pread from the
+  // spool file; neither waits on the network. Only a 100-continue body still
+  // to come waits: the first call sends "HTTP/1.1 100 Continue"; on the loop
+  // thread it then reads the whole body in before returning (one deadline,
+  // --timeout, for all of it), on another thread it waits for each piece
+  // (the loop times each wait out). Returns n == 0, error none at the end of
+  // the body; after finish()/abort(), error aborted.
   virtual BodyRead read_body(char* dst, std::size_t n) = 0;
 
   // --- response ------------------------------------------------------------
@@ -116,6 +124,10 @@ class Exchange {
                          bool last = false) = 0;
   // Ends the response (chunked: the last chunk). Without a start(), 500.
   virtual void finish() = 0;
+  // Response bytes this connection has handed to the kernel so far (any
+  // thread): a thread waiting for a write's callback can tell a slow client
+  // that still takes bytes from one that stopped.
+  virtual std::uint64_t sent_bytes() const noexcept = 0;
   // Closes the connection now (the app failed after the head went out).
   virtual void abort() = 0;
 

@@ -83,11 +83,20 @@ struct ServerConfig {
   Seconds write_timeout{30.0};
   // --graceful-timeout: on SIGTERM/SIGINT, requests in flight may run this long.
   Seconds graceful_timeout{30.0};
-  // --limit-request-line / -fields / -field-size / --max-body-size. The body
-  // is read ahead into memory, so max body is also the memory bound.
+  // --limit-request-line / -fields / -field-size / --max-body-size.
   parser::Limits limits = default_limits();
-  // Open connections per worker; the worker stops accepting at the limit.
-  int max_connections = 1000;
+  // --body-buffer-size: a body up to this size is held in memory; a larger
+  // one goes to an unlinked temporary file in spool_dir (server/README.md).
+  std::size_t body_buffer_size = 64 * 1024;
+  // --spool-dir: "" is $TMPDIR, else /var/tmp.
+  std::string spool_dir;
+  // --max-spool-size: bytes of bodies one worker keeps in spool files at
+  // once; a body that would pass it is answered 503.
+  std::uint64_t max_spool_size = 1ull << 30;
+  // Open connections per worker; 0: RLIMIT_NOFILE less 256, at most 10000.
+  // At the limit the cheapest connection is shed (idle ones, then the
+  // slowest heads); accepting never stops.
+  int max_connections = 0;
   // Requests read ahead on one connection while an earlier response is still
   // being produced; their responses are written in order, batched.
   int max_pipeline = 16;
@@ -110,7 +119,9 @@ struct ServerConfig {
 
   static parser::Limits default_limits() {
     parser::Limits l;
-    l.body = 1ull << 30;  // 1 GiB: bodies are buffered, so bound them by default
+    // 100 MiB: a body past --body-buffer-size is spooled to disk, so this
+    // bounds one request's disk use; the worker's is --max-spool-size.
+    l.body = 100ull << 20;
     return l;
   }
 };

@@ -1,0 +1,163 @@
+#include "response_head.hpp"
+
+#include <charconv>
+
+#include "anvil/parser/text.hpp"
+
+namespace anvil::server {
+
+namespace text = parser::text;
+
+namespace {
+
+void append_decimal(std::string& out, std::uint64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+}  // namespace
+
+StartError build_head(std::string_view status, std::span<const Header> headers, ResponseHead& out) {
+  if (status.size() < 3 || (status.size() > 3 && status[3] != ' ') ||
+      !text::is_field_text(status)) {
+    return StartError::bad_status;
+  }
+  int code = 0;
+  for (int i = 0; i < 3; ++i) {
+    if (status[i] < '0' || status[i] > '9') return StartError::bad_status;
+    code = code * 10 + (status[i] - '0');
+  }
+  if (code < 100) return StartError::bad_status;
+  out.text.assign("HTTP/1.1 ");
+  out.text.append(status);
+  if (status.size() == 3) out.text += ' ';  // RFC 9112 §4: SP before an empty reason
+  out.text += "\r\n";
+  out.status = code;
+  out.has_length = out.has_date = out.has_server = out.has_te = out.wants_close = false;
+  out.length = 0;
+  for (const Header& h : headers) {
+    if (!text::is_token(h.name)) return StartError::bad_header_name;
+    if (!text::is_field_text(h.value)) return StartError::bad_header_value;
+    if (text::iequals(h.name, "content-length")) {
+      std::uint64_t v = 0;
+      const char* end = h.value.data() + h.value.size();
+      const auto [p, ec] = std::from_chars(h.value.data(), end, v);
+      if (h.value.empty() || ec != std::errc() || p != end || (out.has_length && v != out.length)) {
+        return StartError::bad_header_value;
+      }
+      out.has_length = true;
+      out.length = v;
+    } else if (text::iequals(h.name, "date")) {
+      out.has_date = true;
+    } else if (text::iequals(h.name, "server")) {
+      out.has_server = true;
+    } else if (text::iequals(h.name, "transfer-encoding")) {
+      out.has_te = true;
+    } else if (text::iequals(h.name, "connection")) {
+      out.wants_close = out.wants_close || text::has_token(h.value, "close");
+    }
+    out.text.append(h.name);
+    out.text += ": ";
+    out.text.append(h.value);
+    out.text += "\r\n";
+  }
+  return StartError::none;
+}
+
+void internal_error_head(ResponseHead& out) {
+  out.text.assign("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n");
+  out.status = 500;
+  out.has_length = true;
+  out.length = 0;
+  out.has_date = out.has_server = out.has_te = out.wants_close = false;
+}
+
+RequestFacts facts_of(const parser::Message& m) noexcept {
+  RequestFacts f;
+  f.http11 = m.version_major == 1 && m.version_minor >= 1;
+  f.head = m.method == "HEAD";
+  f.keep_alive = m.keep_alive;
+  return f;
+}
+
+Framing decide_framing(const ResponseHead& h, const RequestFacts& r, bool server_closes) noexcept {
+  Framing f;
+  f.no_body = r.head || (h.status >= 100 && h.status < 200) || h.status == 204 || h.status == 304;
+  f.close = server_closes || !r.keep_alive || h.wants_close;
+  if (!f.no_body && !h.has_length) {
+    if (h.has_te) {
+      f.close = true;  // the handler framed the body itself; its end is unknown to us
+    } else if (r.http11) {
+      f.chunked = true;
+    } else {
+      f.close = true;  // HTTP/1.0: the body ends with the connection
+    }
+  }
+  return f;
+}
+
+void append_head(std::string& out, const ResponseHead& h, const Framing& f, const RequestFacts& r,
+                 std::string_view date) {
+  out += h.text;
+  if (!h.has_date) {
+    out += "Date: ";
+    out += date;
+    out += "\r\n";
+  }
+  if (!h.has_server) out += "Server: anvil\r\n";
+  if (f.chunked) out += "Transfer-Encoding: chunked\r\n";
+  if (f.close) {
+    if (!h.wants_close) out += "Connection: close\r\n";
+  } else if (!r.http11) {
+    out += "Connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+}
+
+std::string_view reason_of(int status) noexcept {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Content Too Large";  // RFC 9110 §15.5.14
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";  // RFC 6585 §5
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Error";
+  }
+}
+
+void append_error_response(std::string& out, int status, std::string_view detail,
+                           std::string_view date) {
+  const std::string_view reason = reason_of(status);
+  out += "HTTP/1.1 ";
+  append_decimal(out, static_cast<std::uint64_t>(status));
+  out += ' ';
+  out += reason;
+  out += "\r\nDate: ";
+  out += date;
+  out += "\r\nServer: anvil\r\nContent-Type: text/plain\r\nContent-Length: ";
+  append_decimal(out, reason.size() + detail.size() + 4);
+  out += "\r\nConnection: close\r\n\r\n";
+  out += reason;
+  out += " (";
+  out += detail;
+  out += ")\n";
+}
+
+}  // namespace anvil::server
