@@ -315,9 +315,7 @@ FAST_TARGET __attribute__((noinline)) bool whole_fields(HeadState& st, std::vect
                                                         std::size_t p) {
   const std::size_t end = std::min(avail, sat_add(p, limits.header_bytes));
   const Consts k = make_consts();
-  // A local copy that no store through `fields` can alias; stored back only
-  // when the section is whole.
-  [[maybe_unused]] FieldFacts facts = kHead ? st.facts : FieldFacts{};
+  [[maybe_unused]] const FieldFacts saved = kHead ? st.facts : FieldFacts{};
   Window w;
   w.at = p - 64;  // none yet: the first search classifies
   std::size_t count = 0;
@@ -327,7 +325,6 @@ FAST_TARGET __attribute__((noinline)) bool whole_fields(HeadState& st, std::vect
     if (b[p] == '\r') {
       if (b[p + 1] != '\n') break;
       st.pos = p + 2;
-      if constexpr (kHead) st.facts = facts;
       return true;
     }
     if (count == limits.fields) [[unlikely]]
@@ -359,11 +356,12 @@ FAST_TARGET __attribute__((noinline)) bool whole_fields(HeadState& st, std::vect
     fields.push_back(Field{name, val});
     ++count;
     if constexpr (kHead) {
-      if (on_head_field(facts, mode, name, val) != Error::none) [[unlikely]]
+      if (on_head_field(st.facts, mode, name, val) != Error::none) [[unlikely]]
         break;
     }
     p = cr + 2;
   }
+  if constexpr (kHead) st.facts = saved;
   fields.clear();
   return false;
 }
@@ -546,7 +544,7 @@ target:
   // RULES.md "Request target": path and query bytes in bulk, the rest (the
   // form, "%" escapes, an authority) one byte at a time.
   for (;;) {
-    if (st.target == kPath && st.hex_due == 0) p = find_nonpath(b, p, end);
+    if (st.target == kPath) p = find_nonpath(b, p, end);
     if (p == end) FAST_LINE_AT_END(kTarget);
     if (b[p] == ' ') break;
     // A line that ends after the target is HTTP/0.9 (RULES.md: bad_version).

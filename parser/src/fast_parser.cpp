@@ -292,8 +292,9 @@ class FastParser final : public Parser {
   }
 
   // RULES.md "Order of checks": the rules across fields, at the empty line,
-  // in the order Host, Transfer-Encoding, Content-Length vs
-  // Transfer-Encoding, body limit. Then the framing (RFC 9112 §6.3).
+  // in the order Host, CONNECT with content, Transfer-Encoding,
+  // Content-Length vs Transfer-Encoding, body limit. Then the framing (RFC
+  // 9112 §6.3).
   Error end_of_head() {
     const FieldFacts& h = head_.facts;
     Message& m = message_;
@@ -301,6 +302,8 @@ class FastParser final : public Parser {
     const bool http10 = m.version_minor == 0;
     if (request && !http10 && h.host_count == 0) return Error::missing_host;
     if (h.te_seen) {
+      // RFC 9110 §9.3.6: a CONNECT request has no content.
+      if (h.connect) return Error::connect_with_content;
       if (request && http10) return Error::transfer_encoding_http10;
       if (h.te_unknown) return Error::unknown_transfer_coding;
       if (h.te_elements == 0 || h.te_chunked_misplaced) return Error::bad_transfer_encoding;
@@ -312,6 +315,7 @@ class FastParser final : public Parser {
     }
     m.body = body_kind();
     if (m.body == BodyKind::content_length) {
+      if (h.connect) return Error::connect_with_content;
       if (h.content_length > limits_.body) return Error::body_too_large;
       m.content_length = h.content_length;
     }

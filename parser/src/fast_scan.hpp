@@ -140,23 +140,34 @@ enum HeadPart : std::uint8_t {
 
 enum class HeadStep : std::uint8_t { need_more, complete, error };
 
-// Where a request-target scan stands (RULES.md "Request target").
+// Where a request-target scan stands (RULES.md "Request target"). The state
+// is all in the part (and HeadState::port), so that HeadState stays small.
 enum TargetPart : std::uint8_t {
   kTargetStart,  // the first byte decides the form
   kPath,         // path and query bytes, origin-form or after an authority
-  kAsterisk,     // after OPTIONS's "*": only the SP may follow
-  kScheme,       // absolute-form: "http" or "https", then ":"
-  kSlash1,       // "//" after the scheme
+  kPathHex1,     // after "%" in a path: two HEXDIGs due (RFC 3986 §2.1)
+  kPathHex2,
+  kAsterisk,  // after OPTIONS's "*": only the SP may follow
+  kScheme,    // absolute-form: kScheme + n after n bytes of "http" or "https"
+  kScheme1,
+  kScheme2,
+  kScheme3,
+  kScheme4,
+  kScheme5,
+  kSlash1,  // "//" after the scheme's ":"
   kSlash2,
   kHostStart,  // an authority's host: "[" or the first reg-name byte
   kRegName,
+  kRegNameHex1,
+  kRegNameHex2,
   kIpLiteral,  // inside "[" "]"
   kAfterHost,  // after "]" or the reg-name: ":" port, or the path
-  kPort,
+  kPort,       // after ":", no digit yet
+  kPortDigits,
 };
 
 // What the fields seen so far say (RULES.md "Fields with meaning"): all that
-// a field line changes, so that whole_fields() can save and restore it alone.
+// a field line changes, so that whole_fields() can work on a copy.
 struct FieldFacts {
   std::uint32_t host_count = 0;
   std::uint32_t te_elements = 0;
@@ -171,23 +182,22 @@ struct FieldFacts {
   bool connection_upgrade = false;
   bool upgrade_field = false;
   bool expect_continue = false;
-  bool connect = false;  // the request's method is CONNECT (read only here)
+  bool connect = false;  // the request's method is CONNECT (set with the target)
 };
 
 struct HeadState {
-  std::size_t pos = 0;      // next byte to examine
-  std::size_t mark = 0;     // start of the current part (target, version, name, reason)
-  std::size_t colon = 0;    // the current field line's colon
+  std::size_t pos = 0;       // next byte to examine
+  std::size_t mark = 0;      // start of the current part (target, version, name, reason)
+  union {                    // (one word for two uses: HeadState is zeroed per message)
+    std::size_t colon = 0;   // field lines: the current line's colon
+    std::size_t ip_literal;  // the request-target: first byte after an IP-literal's "["
+  };
   std::size_t section = 0;  // first byte of the field section
   HeadPart part = kMethod;
   Error error = Error::none;
-  // The request-target.
-  std::size_t ip_literal = 0;  // first byte after its "["
-  std::uint32_t port = 0;
-  TargetPart target = kTargetStart;
+  TargetPart target = kTargetStart;  // the request-target (RULES.md "Request target")
   TargetForm form = TargetForm::origin;
-  std::uint8_t hex_due = 0;  // HEXDIGs still due after a "%"
-  std::uint8_t matched = 0;  // scheme bytes matched, then whether a port digit came
+  std::uint32_t port = 0;  // the request-target's port so far
   FieldFacts facts;
 };
 
@@ -270,7 +280,6 @@ inline void start_authority_form(HeadState& st) {
 inline bool after_host(HeadState& st, char c) {
   if (c == ':') {
     st.target = kPort;
-    st.matched = 0;
     return true;
   }
   if (st.form == TargetForm::absolute && (c == '/' || c == '?')) {
@@ -284,10 +293,6 @@ inline bool after_host(HeadState& st, char c) {
 // allowed where it stands (bad_target at that byte).
 inline bool target_byte(HeadState& st, std::string_view method, const char* b, std::size_t p) {
   const char c = b[p];
-  if (st.hex_due != 0) {  // RFC 3986 §2.1: "%" HEXDIG HEXDIG
-    --st.hex_due;
-    return has(c, kHex);
-  }
   switch (st.target) {
     case kTargetStart:
       if (c == '/') {
@@ -303,14 +308,20 @@ inline bool target_byte(HeadState& st, std::string_view method, const char* b, s
       st.target = kScheme;
       [[fallthrough]];
     case kScheme:
+    case kScheme1:
+    case kScheme2:
+    case kScheme3:
       // RFC 9110 §4.2: the http and https schemes, case-insensitively.
-      if (st.matched < 4) {
-        return ascii_lower(c) == "http"[st.matched++];
-      }
-      if (st.matched == 4 && ascii_lower(c) == 's') {
-        ++st.matched;
+      if (ascii_lower(c) != "http"[st.target - kScheme]) return false;
+      st.target = static_cast<TargetPart>(st.target + 1);
+      return true;
+    case kScheme4:
+      if (ascii_lower(c) == 's') {
+        st.target = kScheme5;
         return true;
       }
+      [[fallthrough]];
+    case kScheme5:
       st.target = kSlash1;
       return c == ':';
     case kSlash1:
@@ -329,7 +340,7 @@ inline bool target_byte(HeadState& st, std::string_view method, const char* b, s
       [[fallthrough]];
     case kRegName:
       if (c == '%') {
-        st.hex_due = 2;
+        st.target = kRegNameHex1;
         return true;
       }
       return has(c, kRegNameByte) || after_host(st, c);
@@ -340,9 +351,10 @@ inline bool target_byte(HeadState& st, std::string_view method, const char* b, s
     case kAfterHost:
       return after_host(st, c);
     case kPort:
+    case kPortDigits:
       if (c >= '0' && c <= '9') {
         st.port = st.port * 10 + static_cast<std::uint32_t>(c - '0');
-        st.matched = 1;
+        st.target = kPortDigits;
         return st.port <= 65535;
       }
       if (st.form == TargetForm::absolute && (c == '/' || c == '?')) {
@@ -352,10 +364,18 @@ inline bool target_byte(HeadState& st, std::string_view method, const char* b, s
       return false;
     case kPath:
       if (c == '%') {
-        st.hex_due = 2;
+        st.target = kPathHex1;
         return true;
       }
       return has(c, kPathByte);
+    case kPathHex1:
+    case kRegNameHex1:  // RFC 3986 §2.1: "%" HEXDIG HEXDIG
+      st.target = static_cast<TargetPart>(st.target + 1);
+      return has(c, kHex);
+    case kPathHex2:
+    case kRegNameHex2:
+      st.target = st.target == kPathHex2 ? kPath : kRegName;
+      return has(c, kHex);
     case kAsterisk:
       return false;
   }
@@ -364,17 +384,15 @@ inline bool target_byte(HeadState& st, std::string_view method, const char* b, s
 
 // The SP after the target: true when the target is whole.
 inline bool target_complete(const HeadState& st) {
-  if (st.target == kPath) [[likely]]
-    return st.hex_due == 0;
-  if (st.hex_due != 0) return false;
   switch (st.target) {
+    case kPath:
     case kAsterisk:
+    case kPortDigits:  // RFC 9110 §9.3.6: CONNECT's port is not optional
       return true;
     case kRegName:
     case kAfterHost:
+    case kPort:
       return st.form == TargetForm::absolute;
-    case kPort:  // RFC 9110 §9.3.6: CONNECT's port is not optional
-      return st.form == TargetForm::absolute || st.matched != 0;
     default:
       return false;
   }
@@ -532,14 +550,11 @@ inline Error on_head_field(FieldFacts& st, Mode mode, std::string_view name,
       if (token_iequals(name, "connection")) on_connection(st, value);
       return Error::none;
     case 14:
-      if (!token_iequals(name, "content-length")) return Error::none;
-      // RFC 9110 §9.3.6: a CONNECT request has no content.
-      if (st.connect) return Error::connect_with_content;
-      return on_content_length(st, value);
+      if (token_iequals(name, "content-length")) return on_content_length(st, value);
+      return Error::none;
     case 17:
-      if (!token_iequals(name, "transfer-encoding")) return Error::none;
-      if (st.connect) return Error::connect_with_content;
-      return on_transfer_encoding(st, value);
+      if (token_iequals(name, "transfer-encoding")) return on_transfer_encoding(st, value);
+      return Error::none;
     default:
       return Error::none;
   }

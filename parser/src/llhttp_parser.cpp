@@ -289,12 +289,9 @@ Error note_field(HeadFacts& h, Mode mode, std::string_view name, std::string_vie
       if (iequals(name, "connection")) note_connection(h, value);
       return Error::none;
     case 14:
-      if (!iequals(name, "content-length")) return Error::none;
-      // RFC 9110 §9.3.6: a CONNECT request has no content.
-      return h.connect ? Error::connect_with_content : note_content_length(h, value);
+      return iequals(name, "content-length") ? note_content_length(h, value) : Error::none;
     case 17:
-      if (!iequals(name, "transfer-encoding")) return Error::none;
-      return h.connect ? Error::connect_with_content : note_transfer_encoding(h, value);
+      return iequals(name, "transfer-encoding") ? note_transfer_encoding(h, value) : Error::none;
     default:
       return Error::none;
   }
@@ -716,9 +713,13 @@ class LlhttpParser final : public Parser {
     const HeadFacts& h = facts_;
     const bool request = mode_ == Mode::request;
     const bool http10 = minor_ == 0;
-    // RULES.md "Order of checks": Host, Transfer-Encoding (HTTP/1.0, then
-    // codings), Content-Length vs Transfer-Encoding, body limit.
+    // RULES.md "Order of checks": Host, CONNECT with content,
+    // Transfer-Encoding (HTTP/1.0, then codings), Content-Length vs
+    // Transfer-Encoding, body limit.
     if (request && !http10 && h.hosts == 0) return Error::missing_host;
+    if (h.connect && (h.has_length || h.has_te)) {
+      return Error::connect_with_content;  // RFC 9110 §9.3.6: CONNECT has no content
+    }
     if (h.has_te) {
       if (request && http10) return Error::transfer_encoding_http10;
       if (h.unknown_coding) return Error::unknown_transfer_coding;

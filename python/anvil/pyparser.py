@@ -271,9 +271,6 @@ class RequestParser:
                         keep_alive_token = True
                     elif token == "upgrade":
                         upgrade_token = True
-            elif name in ("content-length", "transfer-encoding") and method == "CONNECT":
-                # RFC 9110 section 9.3.6: a CONNECT request has no content.
-                raise ParseError(400, "connect_with_content")
             elif name == "content-length":
                 if _DIGITS.fullmatch(value) is None or int(value) > _MAX_U64:
                     raise ParseError(400, "bad_content_length")
@@ -297,6 +294,9 @@ class RequestParser:
                 has_upgrade = True
         if http11 and hosts == 0:
             raise ParseError(400, "missing_host")
+        if method == "CONNECT" and (length is not None or codings is not None):
+            # RFC 9110 section 9.3.6: a CONNECT request has no content.
+            raise ParseError(400, "connect_with_content")
         chunked = False
         if codings is not None:
             chunked = _check_codings(codings, http11)
