@@ -38,6 +38,8 @@ constexpr std::array kErrors = {
     ErrorInfo{Error::bad_chunk_size, 400, "bad_chunk_size"},
     ErrorInfo{Error::bad_chunk_extension, 400, "bad_chunk_extension"},
     ErrorInfo{Error::bad_chunk_end, 400, "bad_chunk_end"},
+    ErrorInfo{Error::forbidden_trailer, 400, "forbidden_trailer"},
+    ErrorInfo{Error::connect_with_content, 400, "connect_with_content"},
     ErrorInfo{Error::request_line_too_long, 414, "request_line_too_long"},
     ErrorInfo{Error::header_too_large, 431, "header_too_large"},
     ErrorInfo{Error::too_many_fields, 431, "too_many_fields"},
@@ -74,6 +76,20 @@ std::string_view name_of(ParserKind k) noexcept {
       return "llhttp";
     case ParserKind::fast:
       return "fast";
+  }
+  return "unknown";
+}
+
+std::string_view name_of(TargetForm f) noexcept {
+  switch (f) {
+    case TargetForm::origin:
+      return "origin";
+    case TargetForm::absolute:
+      return "absolute";
+    case TargetForm::authority:
+      return "authority";
+    case TargetForm::asterisk:
+      return "asterisk";
   }
   return "unknown";
 }

@@ -10,14 +10,18 @@
 // ---- Scans: the first byte at or after p, before end, of a class ----
 
 #if FAST_WIDTH >= 16
-FAST_TARGET inline unsigned nontchar_mask16(__m128i v) {
-  const __m128i lo_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data()));
-  const __m128i hi_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharHi.data()));
+// Bytes outside the class of the nibble table `lo_tbl` (fast_scan.hpp).
+FAST_TARGET inline unsigned nonclass_mask16(__m128i v, const std::uint8_t* lo_tbl) {
+  const __m128i lo_t = _mm_load_si128(reinterpret_cast<const __m128i*>(lo_tbl));
+  const __m128i hi_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kRowHi.data()));
   const __m128i nib = _mm_set1_epi8(0x0F);
   const __m128i lo = _mm_shuffle_epi8(lo_t, _mm_and_si128(v, nib));
   const __m128i hi = _mm_shuffle_epi8(hi_t, _mm_and_si128(_mm_srli_epi16(v, 4), nib));
   const __m128i t = _mm_and_si128(lo, hi);
   return static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_setzero_si128())));
+}
+FAST_TARGET inline unsigned nontchar_mask16(__m128i v) {
+  return nonclass_mask16(v, kTcharLo.data());
 }
 // Bytes <= top, or DEL.
 FAST_TARGET inline unsigned ctl_mask16(__m128i v, char top) {
@@ -28,17 +32,20 @@ FAST_TARGET inline unsigned ctl_mask16(__m128i v, char top) {
 #endif
 
 #if FAST_WIDTH >= 32
-FAST_TARGET inline std::uint32_t nontchar_mask32(__m256i v) {
-  const __m256i lo_t = _mm256_broadcastsi128_si256(
-      _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data())));
-  const __m256i hi_t = _mm256_broadcastsi128_si256(
-      _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharHi.data())));
+FAST_TARGET inline std::uint32_t nonclass_mask32(__m256i v, const std::uint8_t* lo_tbl) {
+  const __m256i lo_t =
+      _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(lo_tbl)));
+  const __m256i hi_t =
+      _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kRowHi.data())));
   const __m256i nib = _mm256_set1_epi8(0x0F);
   const __m256i lo = _mm256_shuffle_epi8(lo_t, _mm256_and_si256(v, nib));
   const __m256i hi = _mm256_shuffle_epi8(hi_t, _mm256_and_si256(_mm256_srli_epi16(v, 4), nib));
   const __m256i t = _mm256_and_si256(lo, hi);
   return static_cast<std::uint32_t>(
       _mm256_movemask_epi8(_mm256_cmpeq_epi8(t, _mm256_setzero_si256())));
+}
+FAST_TARGET inline std::uint32_t nontchar_mask32(__m256i v) {
+  return nonclass_mask32(v, kTcharLo.data());
 }
 FAST_TARGET inline std::uint32_t ctl_mask32(__m256i v, char top) {
   const __m256i low = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(top)), v);
@@ -47,45 +54,59 @@ FAST_TARGET inline std::uint32_t ctl_mask32(__m256i v, char top) {
 }
 #endif
 
-// The first non-tchar byte in [p, end), or end.
-FAST_TARGET inline std::size_t find_nontchar(const char* b, std::size_t p, std::size_t end) {
+// The first byte in [p, end) outside the class of `lo_tbl` (kTcharLo or
+// kPathLo), or end; `scalar` finishes the scan byte by byte.
+template <std::size_t (*kScalar)(const char*, std::size_t, std::size_t)>
+FAST_TARGET inline std::size_t find_nonclass(const std::uint8_t* lo_tbl, const char* b,
+                                             std::size_t p, std::size_t end) {
 #if FAST_WIDTH >= 32
   while (end - p >= 32) {
     const std::uint32_t m =
-        nontchar_mask32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p)));
+        nonclass_mask32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p)), lo_tbl);
     if (m != 0) return p + static_cast<std::size_t>(__builtin_ctz(m));
     p += 32;
   }
 #endif
 #if FAST_WIDTH >= 16
   while (end - p >= 16) {
-    const unsigned m = nontchar_mask16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + p)));
+    const unsigned m =
+        nonclass_mask16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + p)), lo_tbl);
     if (m != 0) return p + static_cast<std::size_t>(__builtin_ctz(m));
     p += 16;
   }
 #endif
-  return scalar_nontchar(b, p, end);
+  (void)lo_tbl;
+  return kScalar(b, p, end);
 }
 
-// The first byte <= top (0x1F: controls; 0x20: controls and SP) or DEL in
-// [p, end), or end.
-FAST_TARGET inline std::size_t find_ctl(const char* b, std::size_t p, std::size_t end, char top) {
+// The first non-tchar byte in [p, end), or end.
+FAST_TARGET inline std::size_t find_nontchar(const char* b, std::size_t p, std::size_t end) {
+  return find_nonclass<scalar_nontchar>(kTcharLo.data(), b, p, end);
+}
+
+// The first byte in [p, end) that is not a path byte (kPathByte), or end.
+FAST_TARGET inline std::size_t find_nonpath(const char* b, std::size_t p, std::size_t end) {
+  return find_nonclass<scalar_nonpath>(kPathLo.data(), b, p, end);
+}
+
+// The first control byte (HTAB included) or DEL in [p, end), or end.
+FAST_TARGET inline std::size_t find_ctl(const char* b, std::size_t p, std::size_t end) {
 #if FAST_WIDTH >= 32
   while (end - p >= 32) {
     const std::uint32_t m =
-        ctl_mask32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p)), top);
+        ctl_mask32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + p)), 0x1F);
     if (m != 0) return p + static_cast<std::size_t>(__builtin_ctz(m));
     p += 32;
   }
 #endif
 #if FAST_WIDTH >= 16
   while (end - p >= 16) {
-    const unsigned m = ctl_mask16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + p)), top);
+    const unsigned m = ctl_mask16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + p)), 0x1F);
     if (m != 0) return p + static_cast<std::size_t>(__builtin_ctz(m));
     p += 16;
   }
 #endif
-  return top == 0x20 ? scalar_ctl_or_sp(b, p, end) : scalar_ctl(b, p, end);
+  return scalar_ctl(b, p, end);
 }
 
 // ---- Field-section windows ----
@@ -189,15 +210,15 @@ FAST_TARGET inline Consts make_consts() {
 #if FAST_WIDTH >= 32
   k.lo_t = _mm256_broadcastsi128_si256(
       _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data())));
-  k.hi_t = _mm256_broadcastsi128_si256(
-      _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharHi.data())));
+  k.hi_t =
+      _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(kRowHi.data())));
   k.nib = _mm256_set1_epi8(0x0F);
   k.top = _mm256_set1_epi8(0x1F);
   k.del = _mm256_set1_epi8(0x7F);
   k.tab = _mm256_set1_epi8('\t');
 #elif FAST_WIDTH >= 16
   k.lo_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data()));
-  k.hi_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharHi.data()));
+  k.hi_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kRowHi.data()));
   k.nib = _mm_set1_epi8(0x0F);
   k.top = _mm_set1_epi8(0x1F);
   k.del = _mm_set1_epi8(0x7F);
@@ -294,7 +315,7 @@ FAST_TARGET __attribute__((noinline)) bool whole_fields(HeadState& st, std::vect
                                                         std::size_t p) {
   const std::size_t end = std::min(avail, sat_add(p, limits.header_bytes));
   const Consts k = make_consts();
-  const HeadState saved = st;
+  [[maybe_unused]] const FieldFacts saved = kHead ? st.facts : FieldFacts{};
   Window w;
   w.at = p - 64;  // none yet: the first search classifies
   std::size_t count = 0;
@@ -335,12 +356,12 @@ FAST_TARGET __attribute__((noinline)) bool whole_fields(HeadState& st, std::vect
     fields.push_back(Field{name, val});
     ++count;
     if constexpr (kHead) {
-      if (on_head_field(st, mode, name, val) != Error::none) [[unlikely]]
+      if (on_head_field(st.facts, mode, name, val) != Error::none) [[unlikely]]
         break;
     }
     p = cr + 2;
   }
-  st = saved;
+  if constexpr (kHead) st.facts = saved;
   fields.clear();
   return false;
 }
@@ -427,8 +448,11 @@ field_lf:
     const std::string_view val(b + v, e - v);
     fields.push_back(Field{name, val});
     if constexpr (kHead) {
-      const Error err = on_head_field(st, mode, name, val);
+      const Error err = on_head_field(st.facts, mode, name, val);
       if (err != Error::none) return reject(st, err);
+    } else {
+      // RULES.md "Trailers", at the field line's CRLF like a head field's rules.
+      if (forbidden_trailer(name)) return reject(st, Error::forbidden_trailer);
     }
   }
   ++p;
@@ -507,15 +531,31 @@ FAST_TARGET inline HeadStep scan_request_line(HeadState& st, Message& m, const L
   if (b[p] != ' ' || p == 0) return reject(st, Error::bad_method);
   m.method = std::string_view(b, p);
   st.mark = ++p;
+  if (m.method.size() == 7 && m.method == "CONNECT") [[unlikely]] {
+    start_authority_form(st);
+  } else if (p < end && b[p] == '/') [[likely]] {
+    // origin-form, the common case: "/" and path bytes up to the SP at once.
+    st.target = kPath;
+    p = find_nonpath(b, p + 1, end);
+    if (p < end && b[p] == ' ') [[likely]]
+      goto target_done;
+  }
 target:
-  p = find_ctl(b, p, end, 0x20);
-  if (p == end) FAST_LINE_AT_END(kTarget);
-  if (b[p] != ' ') {
+  // RULES.md "Request target": path and query bytes in bulk, the rest (the
+  // form, "%" escapes, an authority) one byte at a time.
+  for (;;) {
+    if (st.target == kPath) p = find_nonpath(b, p, end);
+    if (p == end) FAST_LINE_AT_END(kTarget);
+    if (b[p] == ' ') break;
     // A line that ends after the target is HTTP/0.9 (RULES.md: bad_version).
-    const bool nine = b[p] == '\r' || b[p] == '\n';
-    return reject(st, nine ? Error::bad_version : Error::bad_target);
+    if (b[p] == '\r' || b[p] == '\n') return reject(st, Error::bad_version);
+    if (!target_byte(st, m.method, b, p)) return reject(st, Error::bad_target);
+    ++p;
   }
   if (p == st.mark) return reject(st, Error::bad_request_line);
+  if (!target_complete(st)) return reject(st, Error::bad_target);
+  m.target_form = st.form;
+target_done:
   m.target = std::string_view(b + st.mark, p - st.mark);
   st.mark = ++p;
 version:
@@ -570,7 +610,7 @@ after_code:
   }
 reason:
   for (;;) {
-    p = find_ctl(b, p, end, 0x1F);
+    p = find_ctl(b, p, end);
     if (p == end) FAST_LINE_AT_END(kReason);
     if (b[p] != '\t') break;
     ++p;
@@ -609,12 +649,21 @@ FAST_TARGET __attribute__((flatten)) HeadStep scan_head(HeadState& st, Message& 
   return scan_fields<true>(st, m.fields, limits, mode, b, avail, p);
 }
 
+// Whole trailer sections are checked for forbidden names (RULES.md
+// "Trailers") after the fast scan, which then leaves no trace in its loop; one
+// with such a name is scanned again by the resumable scanner, which names the
+// error at its line.
 FAST_TARGET HeadStep scan_trailers(HeadState& st, std::vector<Field>& fields, const Limits& limits,
                                    const char* b, std::size_t avail) {
 #if FAST_WIDTH > 0
   if (st.pos == 0 && st.part == kLineStart &&
       whole_fields<false>(st, fields, limits, Mode::request, b, avail, 0)) {
-    return HeadStep::complete;
+    if (std::none_of(fields.begin(), fields.end(),
+                     [](const Field& f) { return forbidden_trailer(f.name); })) [[likely]] {
+      return HeadStep::complete;
+    }
+    st.pos = 0;
+    fields.clear();
   }
 #endif
   return scan_fields<false>(st, fields, limits, Mode::request, b, avail, st.pos);

@@ -137,7 +137,7 @@ class FastParser final : public Parser {
         case State::until_close:
           return next_until_close(buf);
         case State::complete:
-          start_head();
+          end_message();
           return {Event::done, off};
         case State::chunk_size:
           if (!next_chunk_size(buf, off)) return stop(off);
@@ -150,6 +150,8 @@ class FastParser final : public Parser {
           continue;
         case State::trailers:
           return next_trailers(buf, off);
+        case State::closed:
+          return {Event::end, 0};
         case State::failed:
           return {Event::error, 0};
       }
@@ -160,6 +162,8 @@ class FastParser final : public Parser {
     switch (state_) {
       case State::failed:
         return {Event::error, 0};
+      case State::closed:
+        return {Event::end, 0};
       case State::complete:
         return next(buf);
       case State::until_close:
@@ -193,6 +197,7 @@ class FastParser final : public Parser {
     chunk_lf,
     trailers,
     complete,  // the message ended; the next call reports done
+    closed,    // after a request without keep-alive: nothing more (RFC 9112 §9.6)
     failed,
   };
 
@@ -214,6 +219,16 @@ class FastParser final : public Parser {
     head_.part = mode_ == Mode::request ? kMethod : kStatusVersion;
   }
 
+  // done was reported: the next message, or none after a request that
+  // closes the connection (RFC 9112 §9.6; parser.hpp).
+  void end_message() {
+    if (mode_ == Mode::request && !message_.keep_alive) {
+      state_ = State::closed;
+    } else {
+      start_head();
+    }
+  }
+
   bool only_empty_lines(std::string_view buf) const {
     if (mode_ != Mode::request || buf.size() % 2 != 0) return buf.empty();
     for (std::size_t i = 0; i < buf.size(); i += 2) {
@@ -227,6 +242,7 @@ class FastParser final : public Parser {
     message_.fields.clear();
     message_.method = {};
     message_.target = {};
+    message_.target_form = TargetForm::origin;
     message_.reason = {};
     message_.status = 0;
     message_.version_major = 1;
@@ -276,15 +292,18 @@ class FastParser final : public Parser {
   }
 
   // RULES.md "Order of checks": the rules across fields, at the empty line,
-  // in the order Host, Transfer-Encoding, Content-Length vs
-  // Transfer-Encoding, body limit. Then the framing (RFC 9112 §6.3).
+  // in the order Host, CONNECT with content, Transfer-Encoding,
+  // Content-Length vs Transfer-Encoding, body limit. Then the framing (RFC
+  // 9112 §6.3).
   Error end_of_head() {
-    const HeadState& h = head_;
+    const FieldFacts& h = head_.facts;
     Message& m = message_;
     const bool request = mode_ == Mode::request;
     const bool http10 = m.version_minor == 0;
     if (request && !http10 && h.host_count == 0) return Error::missing_host;
     if (h.te_seen) {
+      // RFC 9110 §9.3.6: a CONNECT request has no content.
+      if (h.connect) return Error::connect_with_content;
       if (request && http10) return Error::transfer_encoding_http10;
       if (h.te_unknown) return Error::unknown_transfer_coding;
       if (h.te_elements == 0 || h.te_chunked_misplaced) return Error::bad_transfer_encoding;
@@ -296,6 +315,7 @@ class FastParser final : public Parser {
     }
     m.body = body_kind();
     if (m.body == BodyKind::content_length) {
+      if (h.connect) return Error::connect_with_content;
       if (h.content_length > limits_.body) return Error::body_too_large;
       m.content_length = h.content_length;
     }
@@ -329,8 +349,9 @@ class FastParser final : public Parser {
         return BodyKind::none;
       }
     }
-    if (head_.te_seen) return head_.te_last_chunked ? BodyKind::chunked : BodyKind::until_close;
-    if (head_.content_length_seen) return BodyKind::content_length;
+    const FieldFacts& h = head_.facts;
+    if (h.te_seen) return h.te_last_chunked ? BodyKind::chunked : BodyKind::until_close;
+    if (h.content_length_seen) return BodyKind::content_length;
     return mode_ == Mode::request ? BodyKind::none : BodyKind::until_close;
   }
 
@@ -404,8 +425,12 @@ class FastParser final : public Parser {
     }
     // The last chunk: trailer fields follow (RFC 9112 §7.1.2).
     state_ = State::trailers;
-    head_ = HeadState{};
+    // What a trailer scan reads (scan_fields<false>); the rest of head_ is
+    // the head's, unused here.
+    head_.pos = 0;
+    head_.section = 0;
     head_.part = kLineStart;
+    head_.error = Error::none;
     trailers_.clear();
     return true;
   }
@@ -423,7 +448,7 @@ class FastParser final : public Parser {
     if (s == HeadStep::need_more) return {Event::need_more, off};
     if (s == HeadStep::error) return fail(head_.error);
     const std::size_t end = off + head_.pos;
-    start_head();
+    end_message();
     return {Event::done, end};
   }
 

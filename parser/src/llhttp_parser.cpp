@@ -18,7 +18,9 @@
 //    the size digits followed by CRLF.
 // All kept positions are absolute stream offsets (the buffer may move between
 // calls), turned into pointers against the current call's buffer.
+#include <arpa/inet.h>
 #include <llhttp.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <array>
@@ -43,11 +45,13 @@ namespace {
 
 enum ByteClass : std::uint8_t {
   kTchar = 1,
-  kFieldChar = 2,   // HTAB, SP, VCHAR, obs-text: a field value or reason byte
-  kTargetChar = 4,  // VCHAR, obs-text
+  kFieldChar = 2,  // HTAB, SP, VCHAR, obs-text: a field value or reason byte
+  kPathChar = 4,   // RFC 3986 pchar but pct-encoded, "/", "?": path and query bytes
   kHex = 8,
   kQdtext = 16,
   kQuotable = 32,  // after a backslash in a quoted-string
+  kHostChar = 64,  // RFC 3986 unreserved, sub-delims: reg-name bytes but pct-encoded
+  kIpChar = 128,   // inside an IP-literal's brackets: kHostChar and ":"
 };
 
 constexpr bool tchar_byte(unsigned c) {
@@ -56,6 +60,15 @@ constexpr bool tchar_byte(unsigned c) {
     if (static_cast<unsigned>(t) == c) return true;
   }
   return false;
+}
+
+// RFC 3986 §2.3 unreserved / §2.2 sub-delims.
+constexpr bool host_byte(unsigned c) {
+  const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+  for (char t : std::string_view("-._~!$&'()*+,;=")) {
+    if (static_cast<unsigned>(t) == c) return true;
+  }
+  return alnum;
 }
 
 constexpr std::array<std::uint8_t, 256> make_classes() {
@@ -67,7 +80,9 @@ constexpr std::array<std::uint8_t, 256> make_classes() {
     std::uint8_t v = 0;
     if (tchar_byte(c)) v |= kTchar;
     if (ws || vchar || obs) v |= kFieldChar | kQuotable;
-    if (vchar || obs) v |= kTargetChar;
+    if (host_byte(c)) v |= kHostChar | kIpChar | kPathChar;
+    if (c == ':') v |= kIpChar | kPathChar;
+    if (c == '@' || c == '/' || c == '?') v |= kPathChar;
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHex;
     if (ws || c == 0x21 || (c >= 0x23 && c <= 0x5B) || (c >= 0x5D && c <= 0x7E) || obs) {
       v |= kQdtext;
@@ -83,30 +98,71 @@ inline bool is(char c, ByteClass k) { return (kClasses[static_cast<unsigned char
 inline bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
 // The first byte in [p, end) that is not a field-value byte (HTAB, SP, VCHAR,
-// obs-text) or, with kStopAtSpace, not a target byte (VCHAR, obs-text); end if
-// none. Values and targets are most of a head's bytes: 16 at a time with SSE2.
-template <bool kStopAtSpace>
-const char* skip_visible(const char* p, const char* end) {
+// obs-text); end if none. Values are most of a head's bytes: 16 at a time
+// with SSE2.
+const char* skip_field_value(const char* p, const char* end) {
 #if defined(__SSE2__)
   const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
-  const __m128i low = _mm_set1_epi8(static_cast<char>((kStopAtSpace ? 0x21 : 0x20) ^ 0x80));
+  const __m128i low = _mm_set1_epi8(static_cast<char>(0x20 ^ 0x80));
   const __m128i tab = _mm_set1_epi8('\t');
   const __m128i del = _mm_set1_epi8(0x7F);
   while (end - p >= 16) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
     // Unsigned v < low, as a signed compare of both with the top bit flipped.
     __m128i bad = _mm_cmplt_epi8(_mm_xor_si128(v, flip), low);
-    if (!kStopAtSpace) bad = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), bad);
+    bad = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), bad);
     bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, del));
     const int mask = _mm_movemask_epi8(bad);
     if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
     p += 16;
   }
 #endif
-  const ByteClass keep = kStopAtSpace ? kTargetChar : kFieldChar;
-  while (p < end && is(*p, keep)) ++p;
+  while (p < end && is(*p, kFieldChar)) ++p;
   return p;
 }
+
+// ---- The request-target (RULES.md "Request target") ----
+
+// RFC 3986 §3.2.2 IP-literal, the bytes between "[" and "]": IPv6address,
+// as the C library reads one (inet_pton follows RFC 4291 §2.2, the same
+// text forms), or IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ).
+bool ip_literal_ok(std::string_view s) {
+  if (!s.empty() && (s.front() == 'v' || s.front() == 'V')) {
+    const std::size_t dot = s.find('.');
+    if (dot == std::string_view::npos || dot == 1 || dot + 1 == s.size()) return false;
+    return std::all_of(s.begin() + 1, s.begin() + static_cast<std::ptrdiff_t>(dot),
+                       [](char c) { return is(c, kHex); });
+  }
+  char text[INET6_ADDRSTRLEN + 1];
+  if (s.size() >= sizeof text) return false;
+  std::memcpy(text, s.data(), s.size());
+  text[s.size()] = '\0';
+  in6_addr addr{};
+  return inet_pton(AF_INET6, text, &addr) == 1;
+}
+
+// Where a target's check stands, one byte at a time.
+enum class TargetGate : std::uint8_t {
+  first,       // decides the form
+  path,        // path and query (origin-form, or after an absolute-form's authority)
+  asterisk,    // OPTIONS *
+  scheme,      // "http" / "https", case-insensitive
+  slashes,     // "//"
+  host,        // the first byte of a host
+  reg_name,    //
+  ip_literal,  // after "["
+  after_host,  // ":" port, or the path
+  port,
+};
+
+struct TargetCheck {
+  TargetGate gate = TargetGate::first;
+  TargetForm form = TargetForm::origin;
+  unsigned escape = 0;  // HEXDIGs still due after "%"
+  unsigned count = 0;   // scheme bytes or slashes so far, port digits
+  std::uint32_t port = 0;
+  std::uint64_t bracket = 0;  // stream position of the IP-literal's "["
+};
 
 // ---- Field values with meaning (RULES.md "Fields with meaning") ----
 
@@ -178,6 +234,7 @@ struct HeadFacts {
   bool connection_upgrade = false;
   bool upgrade_field = false;
   bool expect_continue = false;
+  bool connect = false;  // the request's method is CONNECT
 };
 
 Error note_transfer_encoding(HeadFacts& h, std::string_view value) {
@@ -240,6 +297,31 @@ Error note_field(HeadFacts& h, Mode mode, std::string_view name, std::string_vie
   }
 }
 
+// RULES.md "Trailers": what RFC 9110 §6.5.1 keeps out of a trailer section,
+// because it must be known before the content: framing and connection,
+// routing, request modifiers (controls, conditionals), authentication,
+// response control data, and the content's format.
+constexpr std::array<std::string_view, 36> kNotTrailers = {
+    // framing and the connection
+    "content-length", "transfer-encoding", "trailer", "connection", "keep-alive", "upgrade",
+    // routing
+    "host",
+    // request modifiers: controls and conditionals
+    "cache-control", "expect", "max-forwards", "pragma", "range", "te", "if-match", "if-none-match",
+    "if-modified-since", "if-unmodified-since", "if-range",
+    // authentication
+    "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate",
+    "authentication-info", "proxy-authentication-info", "cookie", "set-cookie",
+    // response control data
+    "age", "date", "expires", "location", "retry-after", "vary", "warning",
+    // the content's format
+    "content-encoding", "content-type", "content-range"};
+
+bool not_a_trailer(std::string_view name) {
+  return std::any_of(kNotTrailers.begin(), kNotTrailers.end(),
+                     [name](std::string_view n) { return iequals(name, n); });
+}
+
 // ---- The gate's states ----
 
 enum class LineGate : std::uint8_t {
@@ -281,6 +363,7 @@ enum class Phase : std::uint8_t {
   trailers,
   until_close,
   complete,  // llhttp finished the message; the next call reports done
+  closed,    // after a request without keep-alive: nothing more (RFC 9112 §9.6)
   failed,
 };
 
@@ -331,6 +414,8 @@ class LlhttpParser final : public Parser {
         return next_until_close();
       case Phase::complete:
         return report_done(msg_end_);
+      case Phase::closed:
+        return {Event::end, 0};
       case Phase::failed:
         break;
     }
@@ -343,6 +428,8 @@ class LlhttpParser final : public Parser {
     switch (phase_) {
       case Phase::complete:
         return report_done(msg_end_);
+      case Phase::closed:
+        return {Event::end, 0};
       case Phase::until_close:
         // RFC 9112 §6.3 (last rule): the body ends with the connection.
         if (fed_ < end_pos()) return next_until_close();
@@ -533,8 +620,10 @@ class LlhttpParser final : public Parser {
     if (!value_open_) f.value = f.name + f.name_len + 1;  // empty: just after the colon
     // llhttp drops leading OWS; trailing OWS is not part of the value either.
     while (f.value_len > 0 && is_ows(*ptr(f.value + f.value_len - 1))) --f.value_len;
-    if (collecting_ != &head_pos_) return Error::none;
-    return note_field(facts_, mode_, view(f.name, f.name_len), view(f.value, f.value_len));
+    const std::string_view name = view(f.name, f.name_len);
+    if (collecting_ != &head_pos_)
+      return not_a_trailer(name) ? Error::forbidden_trailer : Error::none;
+    return note_field(facts_, mode_, name, view(f.value, f.value_len));
   }
 
   // After feeding: a field line whose LF the gate has passed is settled now,
@@ -624,9 +713,13 @@ class LlhttpParser final : public Parser {
     const HeadFacts& h = facts_;
     const bool request = mode_ == Mode::request;
     const bool http10 = minor_ == 0;
-    // RULES.md "Order of checks": Host, Transfer-Encoding (HTTP/1.0, then
-    // codings), Content-Length vs Transfer-Encoding, body limit.
+    // RULES.md "Order of checks": Host, CONNECT with content,
+    // Transfer-Encoding (HTTP/1.0, then codings), Content-Length vs
+    // Transfer-Encoding, body limit.
     if (request && !http10 && h.hosts == 0) return Error::missing_host;
+    if (h.connect && (h.has_length || h.has_te)) {
+      return Error::connect_with_content;  // RFC 9110 §9.3.6: CONNECT has no content
+    }
     if (h.has_te) {
       if (request && http10) return Error::transfer_encoding_http10;
       if (h.unknown_coding) return Error::unknown_transfer_coding;
@@ -664,10 +757,12 @@ class LlhttpParser final : public Parser {
     if (request) {
       m.method = view(line_start_, method_len_);
       m.target = view(target_, target_len_);
+      m.target_form = target_check_.form;
       m.status = 0;
       m.reason = {};
     } else {
       m.method = m.target = {};
+      m.target_form = TargetForm::origin;
       m.status = status_;
       m.reason = view(reason_, reason_len_);
     }
@@ -749,27 +844,34 @@ class LlhttpParser final : public Parser {
           line_ = LineGate::target_start;
           continue;
         case LineGate::target_start:
-        case LineGate::target:
-          if (is(c, kTargetChar)) {
-            if (line_ == LineGate::target) {
-              // The rest of the target at once, up to the line's limit; the
-              // loop then looks at the byte that stopped the scan.
-              p = skip_visible<true>(p, line_limit(end)) - 1;
-              continue;
-            }
-            target_ = pos_of(p);
-            line_ = LineGate::target;
-            continue;
+          target_ = pos_of(p);
+          target_check_ = TargetCheck{};
+          if (method() == "CONNECT") {
+            // RFC 9112 §3.2.3: CONNECT's target is host ":" port, and only its.
+            target_check_.form = TargetForm::authority;
+            target_check_.gate = TargetGate::host;
           }
+          line_ = LineGate::target;
+          [[fallthrough]];
+        case LineGate::target:
           if (c == ' ') {
-            if (line_ == LineGate::target_start) return bad(Error::bad_request_line);
+            if (pos_of(p) == target_) return bad(Error::bad_request_line);
+            if (!target_whole()) return bad(Error::bad_target);
             target_len_ = pos_of(p) - target_;
             line_ = LineGate::version;
             version_index_ = 0;
             continue;
           }
           // A line that ends after the target is HTTP/0.9.
-          return bad(c == '\r' || c == '\n' ? Error::bad_version : Error::bad_target);
+          if (c == '\r' || c == '\n') return bad(Error::bad_version);
+          if (!target_byte(p)) return bad(Error::bad_target);
+          if (target_check_.gate == TargetGate::path && target_check_.escape == 0) {
+            // Path and query bytes at once, up to the line's limit; the loop
+            // then looks at the byte that stopped the run.
+            const char* bound = line_limit(end);
+            while (p + 1 < bound && is(p[1], kPathChar)) ++p;
+          }
+          continue;
         case LineGate::version:
           if (whole_version(p, end)) {
             p += 8;  // at the CR
@@ -844,6 +946,129 @@ class LlhttpParser final : public Parser {
     return Error::none;
   }
 
+  std::string_view method() const { return view(line_start_, method_len_); }
+
+  // One byte of the target, not SP, CR or LF (RULES.md "Request target"):
+  // false when it may not stand where it does.
+  bool target_byte(const char* p) {
+    TargetCheck& t = target_check_;
+    const char c = *p;
+    if (t.escape > 0) {  // RFC 3986 §2.1: pct-encoded = "%" HEXDIG HEXDIG
+      --t.escape;
+      return is(c, kHex);
+    }
+    switch (t.gate) {
+      case TargetGate::first:
+        if (c == '/') {
+          t.gate = TargetGate::path;
+          return true;
+        }
+        if (c == '*') {
+          // RFC 9112 §3.2.4: only OPTIONS, and nothing after it.
+          t.form = TargetForm::asterisk;
+          t.gate = TargetGate::asterisk;
+          return method() == "OPTIONS";
+        }
+        t.form = TargetForm::absolute;
+        t.gate = TargetGate::scheme;
+        return scheme_byte(c);
+      case TargetGate::scheme:
+        return scheme_byte(c);
+      case TargetGate::slashes:
+        if (c != '/') return false;
+        if (++t.count == 2) t.gate = TargetGate::host;
+        return true;
+      case TargetGate::host:
+        if (c == '[') {
+          t.bracket = pos_of(p);
+          t.gate = TargetGate::ip_literal;
+          return true;
+        }
+        // RFC 9110 §4.2.1: no empty host.
+        t.gate = TargetGate::reg_name;
+        return c == '%' ? (t.escape = 2, true) : is(c, kHostChar);
+      case TargetGate::reg_name:
+        if (c == '%') {
+          t.escape = 2;
+          return true;
+        }
+        return is(c, kHostChar) || host_ends(c);
+      case TargetGate::ip_literal:
+        if (c == ']') {
+          t.gate = TargetGate::after_host;
+          return ip_literal_ok(view(t.bracket + 1, pos_of(p) - t.bracket - 1));
+        }
+        return is(c, kIpChar);
+      case TargetGate::after_host:
+        return host_ends(c);
+      case TargetGate::port:
+        if (c >= '0' && c <= '9') {
+          ++t.count;
+          t.port = t.port * 10 + static_cast<std::uint32_t>(c - '0');
+          return t.port < 65536;
+        }
+        return path_starts(c);
+      case TargetGate::path:
+        if (c == '%') {
+          t.escape = 2;
+          return true;
+        }
+        return is(c, kPathChar);
+      case TargetGate::asterisk:
+        return false;
+    }
+    return false;
+  }
+
+  // RFC 9110 §4.2: "http" or "https" (any case), then ":".
+  bool scheme_byte(char c) {
+    TargetCheck& t = target_check_;
+    static constexpr std::string_view kHttps = "https";
+    const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    if (c == ':' && t.count >= 4) {
+      t.gate = TargetGate::slashes;
+      t.count = 0;
+      return true;
+    }
+    return t.count < kHttps.size() && lower == kHttps[t.count++];
+  }
+
+  // The byte after a host: ":" and a port, or (absolute-form) "/" or "?".
+  bool host_ends(char c) {
+    if (c == ':') {
+      target_check_.gate = TargetGate::port;
+      target_check_.count = 0;
+      return true;
+    }
+    return path_starts(c);
+  }
+
+  bool path_starts(char c) {
+    if (target_check_.form != TargetForm::absolute || (c != '/' && c != '?')) return false;
+    target_check_.gate = TargetGate::path;
+    return true;
+  }
+
+  // At the SP after the target.
+  bool target_whole() const {
+    const TargetCheck& t = target_check_;
+    if (t.escape > 0) return false;
+    const bool absolute = t.form == TargetForm::absolute;
+    switch (t.gate) {
+      case TargetGate::path:
+      case TargetGate::asterisk:
+        return true;
+      case TargetGate::reg_name:
+      case TargetGate::after_host:
+        return absolute;
+      case TargetGate::port:
+        // RFC 9110 §9.3.6: CONNECT needs the port.
+        return absolute || t.count > 0;
+      default:
+        return false;
+    }
+  }
+
   // The common case at once: "HTTP/" DIGIT "." DIGIT CR all here, the CR at
   // most at the line's limit.
   bool whole_version(const char* p, const char* end) {
@@ -880,6 +1105,7 @@ class LlhttpParser final : public Parser {
     line_ = LineGate::done;
     scan_ = pos_of(p) + 1;
     start_fields(scan_);
+    facts_.connect = mode_ == Mode::request && method() == "CONNECT";
     return Error::none;
   }
 
@@ -927,7 +1153,7 @@ class LlhttpParser final : public Parser {
           ++p;
           continue;
         case FieldGate::value:
-          p = skip_visible<false>(p, stop);
+          p = skip_field_value(p, stop);
           if (p == stop) continue;
           if (*p == '\n') return bad(Error::bad_line_ending);
           if (*p != '\r') return bad(Error::bad_field_value);
@@ -984,9 +1210,12 @@ class LlhttpParser final : public Parser {
     phase_ = Phase::complete;
   }
 
+  // done; then the next message, or none after a request that closes the
+  // connection (RFC 9112 §9.6; parser.hpp).
   Step report_done(std::uint64_t end) {
     const Step s = report(Event::done, end);
     start_message();
+    if (mode_ == Mode::request && !message_.keep_alive) phase_ = Phase::closed;
     return s;
   }
 
@@ -1183,6 +1412,7 @@ class LlhttpParser final : public Parser {
   std::uint64_t method_len_ = 0;
   std::uint64_t target_ = 0;
   std::uint64_t target_len_ = 0;
+  TargetCheck target_check_;
   std::uint64_t reason_ = 0;
   std::uint64_t reason_len_ = 0;
   int status_ = 0;

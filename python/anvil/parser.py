@@ -10,19 +10,23 @@ request_line=8192, header_bytes=65536, fields=100, body=None, chunk_extension=40
 status to answer with, parser/RULES.md says which):
 
 * whole messages, the cheap way for a server: `p.feed_messages(data)` returns
-  the messages completed by `data` as `(head, body, trailers)` tuples; after
-  it, `p.error_status` is the status of a rejected message (0 if none) and
+  the messages completed by `data` as `(head, body, trailers)` tuples (none
+  after a request without keep-alive: the parser stops there, RFC 9112
+  section 9.6); after it, `p.error_status` is the status of a rejected message (0 if none) and
   `p.pending_head` the head of a message whose body has not all arrived;
   `p.finish_messages()` when the peer closes (a response body that runs until
   the close is completed by it).
 * event by event: `p.feed(data)`, then `p.next()` until it returns None
   (more input needed); each event is `(HEAD, head)`, `(BODY, bytes)`,
-  `(DONE, trailers)` or `(ERROR, (status, code))`; `p.finish()` gives the
+  `(DONE, trailers)`, `(END, None)` (after a request without keep-alive:
+  nothing more is parsed) or `(ERROR, (status, code))`; `p.finish()` gives the
   last event (`DONE`, `END` or `ERROR`) when the input ends.
 
 `head` is the tuple (method, target, version, headers, content_length,
-chunked, keep_alive, expect_continue, upgrade), in response mode (status,
-reason, version, ...); `headers` and `trailers` are lists of (name, value)
+chunked, keep_alive, expect_continue, upgrade, target_form), in response mode
+(status, reason, version, ..., upgrade) without target_form; target_form is
+"origin", "absolute", "authority" or "asterisk" (parser.hpp's TargetForm,
+RFC 9112 section 3.2); `headers` and `trailers` are lists of (name, value)
 as received, values without surrounding whitespace; text is latin-1 `str`
 (every byte the code point of the same value, as PEP 3333 has it), or
 `bytes` with `strings=False`; content_length is None unless the message is
@@ -59,9 +63,11 @@ ERROR = _impl.ERROR
 KINDS = tuple(_impl.kinds())
 
 _FRAMING = ("version", "headers", "content_length", "chunked", "keep_alive",
-            "expect_continue", "upgrade", "body", "trailers")
-Request = namedtuple("Request", ("method", "target") + _FRAMING)
-Response = namedtuple("Response", ("status", "reason") + _FRAMING)
+            "expect_continue", "upgrade")
+Request = namedtuple("Request", ("method", "target") + _FRAMING + ("target_form", "body", "trailers"))
+Response = namedtuple("Response", ("status", "reason") + _FRAMING + ("body", "trailers"))
+# The packed layout's bits 5-6 of the flags (parser.hpp's TargetForm order).
+_TARGET_FORMS = ("origin", "absolute", "authority", "asterisk")
 
 
 class ParseError(ValueError):
@@ -201,10 +207,12 @@ def _unpack(packed, request):
         first = head[index[0]:index[0] + index[1]]
         if request:
             first_two = (first, head[index[2]:index[2] + index[3]])
+            form = (_TARGET_FORMS[flags >> 5 & 3],)
         else:
             first_two = (status, first)
+            form = ()
         out.append((first_two + (v, headers, (length_hi << 32 | length_lo) if flags & 16 else None,
-                                 bool(flags & 1), bool(flags & 2), bool(flags & 4), bool(flags & 8)),
-                    body, trailers))
+                                 bool(flags & 1), bool(flags & 2), bool(flags & 4), bool(flags & 8))
+                    + form, body, trailers))
         pos += size
     return out

@@ -9,7 +9,7 @@ whichever parser it drives:
     if p.error_status: answer p.error_status and close
 
 `head` is the tuple (method, target, version, headers, content_length|None,
-chunked, keep_alive, expect_continue, upgrade), every text a latin-1 str,
+chunked, keep_alive, expect_continue, upgrade, target_form), every text a latin-1 str,
 `headers` a list of (name, value) pairs as received. The body is buffered
 whole (bytes). It is as fast as plain Python allows: the head is found with
 one `bytes.find`, decoded once, split into lines, and checked with string
@@ -23,6 +23,7 @@ not promise the same answer at every fragmentation for every bad input, nor
 the same error when a message breaks two rules.
 """
 
+import ipaddress
 import re
 
 __all__ = ["RequestParser", "ParseError"]
@@ -35,7 +36,7 @@ _TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]"
 _BAD_HEAD = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
 _BAD_PARTIAL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n")
 # RFC 9112 §3: method SP request-target SP HTTP-version.
-_REQUEST_LINE = re.compile(_TCHAR + r"+ [\x21-\x7e\x80-\xff]+ HTTP/[0-9]\.[0-9]")
+_REQUEST_LINE = re.compile(_TCHAR + r"+ [\x21-\x7e]+ HTTP/[0-9]\.[0-9]")
 # Field names with their colons, one per line (RFC 9112 §5: no whitespace
 # before the colon; a line starting with whitespace is obs-fold).
 _NAMES = re.compile(_TCHAR + r"+:(?:\n" + _TCHAR + r"+:)*")
@@ -54,8 +55,30 @@ _HTTP11 = "HTTP/1.1"
 _HTTP10 = "HTTP/1.0"
 _MAX_U64 = (1 << 64) - 1
 
-# Parser states.
-_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _TRAILERS, _ERROR = range(6)
+# RULES.md "Request target" (RFC 9112 section 3.2, RFC 3986): the bytes of a
+# path and query, a host, an authority with its port (checked for <= 65535
+# after the match), and the forms as the method allows them.
+_PCT = r"%[0-9A-Fa-f]{2}"
+_PATH = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|" + _PCT + r")*"
+_HOST = r"(?:\[([0-9A-Za-z\-._~!$&'()*+,;=:]*)\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|" + _PCT + r")+)"
+_ORIGIN_FORM = re.compile(r"/" + _PATH)
+_ABSOLUTE_FORM = re.compile(r"(?i:https?)://" + _HOST + r"(?::([0-9]*))?(?:[/?]" + _PATH + r")?")
+_AUTHORITY_FORM = re.compile(_HOST + r":([0-9]+)")
+_IPV_FUTURE = re.compile(r"[vV][0-9A-Fa-f]+\.[0-9A-Za-z\-._~!$&'()*+,;=:]+")
+_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+                   r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
+# RULES.md "Trailers": what RFC 9110 section 6.5.1 keeps in the head.
+_NOT_TRAILERS = frozenset((
+    "content-length", "transfer-encoding", "trailer", "connection", "keep-alive", "upgrade",
+    "host", "cache-control", "expect", "max-forwards", "pragma", "range", "te", "if-match",
+    "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "authorization",
+    "proxy-authorization", "www-authenticate", "proxy-authenticate", "authentication-info",
+    "proxy-authentication-info", "cookie", "set-cookie", "age", "date", "expires", "location",
+    "retry-after", "vary", "warning", "content-encoding", "content-type", "content-range"))
+
+# Parser states; _CLOSED: after a request without keep-alive nothing is parsed
+# (RFC 9112 section 9.6).
+_HEAD, _LENGTH, _CHUNK_SIZE, _CHUNK_DATA, _TRAILERS, _ERROR, _CLOSED = range(7)
 
 
 class ParseError(Exception):
@@ -120,6 +143,8 @@ class RequestParser:
 
     def feed_messages(self, data):
         """Appends data; returns the requests it completed as (head, body, trailers)."""
+        if self._state == _CLOSED:
+            return []
         if self._pos:
             self._buf = self._buf[self._pos:] + data
             self._pos = 0
@@ -138,6 +163,8 @@ class RequestParser:
 
     def finish_messages(self):
         """The peer closed: a request cut short is an error (400 incomplete)."""
+        if self._state == _CLOSED:
+            return []
         if self._state != _ERROR and (self._state != _HEAD or self._pos < len(self._buf)):
             self._error = ParseError(400, "incomplete")
             self._state = _ERROR
@@ -186,6 +213,7 @@ class RequestParser:
         if _REQUEST_LINE.fullmatch(request_line) is None:
             raise _request_line_error(request_line)
         method, target, version = request_line.split(" ")
+        form = _target_form(method, target)
         if version == _HTTP11:
             version = _HTTP11
         elif version == _HTTP10:
@@ -194,8 +222,8 @@ class RequestParser:
             raise ParseError(505, "unsupported_version")
         del lines[0]
         headers = self._parse_fields(lines)
-        self._start_message(method, target, version, headers, out)
-        return True
+        self._start_message(method, target, form, version, headers, out)
+        return self._state != _CLOSED
 
     def _parse_fields(self, lines):
         """(name, value) pairs of field lines whose characters are checked already."""
@@ -220,7 +248,7 @@ class RequestParser:
         if _BAD_PARTIAL.search(buf, pos, scan_end) is not None:
             raise ParseError(400, "bad_line_ending")
 
-    def _start_message(self, method, target, version, headers, out):
+    def _start_message(self, method, target, form, version, headers, out):
         http11 = version is _HTTP11
         length = None
         codings = None
@@ -266,6 +294,9 @@ class RequestParser:
                 has_upgrade = True
         if http11 and hosts == 0:
             raise ParseError(400, "missing_host")
+        if method == "CONNECT" and (length is not None or codings is not None):
+            # RFC 9110 section 9.3.6: a CONNECT request has no content.
+            raise ParseError(400, "connect_with_content")
         chunked = False
         if codings is not None:
             chunked = _check_codings(codings, http11)
@@ -275,7 +306,7 @@ class RequestParser:
             raise ParseError(413, "body_too_large")
         keep_alive = not close if http11 else keep_alive_token and not close
         head = (method, target, version, headers, length, chunked, keep_alive,
-                expect and http11, upgrade_token and has_upgrade)
+                expect and http11, upgrade_token and has_upgrade, form)
         if chunked:
             self._head = head
             self._body = []
@@ -286,7 +317,13 @@ class RequestParser:
             self._need = length
             self._state = _LENGTH
         else:
-            out.append((head, b"", []))
+            self._complete(head, b"", [], out)
+
+    def _complete(self, head, body, trailers, out):
+        out.append((head, body, trailers))
+        self._head = None
+        self._body = []
+        self._state = _HEAD if head[6] else _CLOSED
 
     def _read_length(self, out):
         buf = self._buf
@@ -307,10 +344,8 @@ class RequestParser:
         else:
             body = buf[pos:end]
         self._pos = end
-        out.append((self._head, body, []))
-        self._head = None
-        self._state = _HEAD
-        return True
+        self._complete(self._head, body, [], out)
+        return self._state != _CLOSED
 
     def _read_chunk_size(self):
         buf = self._buf
@@ -381,12 +416,49 @@ class RequestParser:
             if not "".join(lines).isprintable():
                 _check_characters(section)
             trailers = self._parse_fields(lines)
+            for name, _ in trailers:
+                if name.lower() in _NOT_TRAILERS:
+                    raise ParseError(400, "forbidden_trailer")
             self._pos = end + 4
-        out.append((self._head, b"".join(self._body), trailers))
-        self._head = None
-        self._body = []
-        self._state = _HEAD
+        self._complete(self._head, b"".join(self._body), trailers, out)
+        return self._state != _CLOSED
+
+
+def _target_form(method, target):
+    """RULES.md "Request target": the form, or ParseError bad_target."""
+    if method == "CONNECT":
+        m = _AUTHORITY_FORM.fullmatch(target)
+        form = "authority"
+    elif target[0] == "/":
+        if target == "/" or _ORIGIN_FORM.fullmatch(target) is not None:
+            return "origin"
+        m = None
+    elif target == "*":
+        m = True if method == "OPTIONS" else None
+        form = "asterisk"
+    else:
+        m = _ABSOLUTE_FORM.fullmatch(target)
+        form = "absolute"
+    if m is None:
+        raise ParseError(400, "bad_target")
+    if m is not True:
+        literal, port = m.group(1), m.group(2)
+        if (literal is not None and not _ip_literal(literal)) or (port and int(port) > 65535):
+            raise ParseError(400, "bad_target")
+    return form
+
+
+def _ip_literal(text):
+    """RFC 3986 section 3.2.2: IPv6address or IPvFuture, between the brackets."""
+    if _IPV_FUTURE.fullmatch(text):
         return True
+    if "." in text and _IPV4.fullmatch(text.rpartition(":")[2]) is None:
+        return False  # ipaddress would let leading zeros through on some versions
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_codings(codings, http11):
@@ -422,7 +494,7 @@ def _request_line_error(line):
     target, sp, version = rest.partition(" ")
     if not sp or not target or " " in version or "\t" in line:
         return ParseError(400, "bad_request_line")
-    if re.fullmatch(r"[\x21-\x7e\x80-\xff]+", target) is None:
+    if re.fullmatch(r"[\x21-\x7e]+", target) is None:
         return ParseError(400, "bad_target")
     return ParseError(400, "bad_version")
 

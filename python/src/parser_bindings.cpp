@@ -20,6 +20,7 @@
 
 #include <Python.h>
 
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <memory>
@@ -42,8 +43,9 @@ namespace {
 // Event numbers of next() / finish(); also exported to Python as constants.
 enum PyEvent : int { kNeedMore = 0, kHead = 1, kBody = 2, kDone = 3, kEnd = 4, kError = 5 };
 
-// Positions in the head tuple (also exported to Python, see anvil/parser.py).
-constexpr Py_ssize_t kHeadSize = 9;
+// The head tuple's size: a request's ends with its target form.
+constexpr Py_ssize_t kResponseHeadSize = 9;
+constexpr Py_ssize_t kRequestHeadSize = 10;
 
 py::object steal_or_throw(PyObject* o) {
   if (o == nullptr) throw py::error_already_set();
@@ -76,6 +78,10 @@ class ParserBinding {
       : parser_(ap::make_parser(kind, mode, limits)), strings_(strings) {
     http10_ = make_text("HTTP/1.0");
     http11_ = make_text("HTTP/1.1");
+    for (std::size_t i = 0; i < forms_.size(); ++i) {
+      const std::string_view name = ap::name_of(static_cast<ap::TargetForm>(i));
+      forms_[i] = steal_or_throw(PyUnicode_InternFromString(std::string(name).c_str()));
+    }
   }
 
   std::string_view kind() const noexcept { return ap::name_of(parser_->kind()); }
@@ -103,7 +109,8 @@ class ParserBinding {
   }
 
   // Appends data and returns every message completed by it, as
-  // (head, body, trailers) tuples. Stops at an error (see error()).
+  // (head, body, trailers) tuples. Stops at an error (see error()), and
+  // after a request without keep-alive (nothing after it is parsed).
   py::list feed_messages(py::handle data) {
     if (eof_) throw py::value_error("feed_messages() after finish()");
     append(InputView(data).view());
@@ -111,7 +118,7 @@ class ParserBinding {
     while (parser_->error() == ap::Error::none) {
       const ap::Step step = parser_->next(unconsumed());
       start_ += step.consumed;
-      if (step.event == ap::Event::need_more) break;
+      if (step.event == ap::Event::need_more || step.event == ap::Event::end) break;
       collect(step.event, out);
     }
     compact();
@@ -141,7 +148,7 @@ class ParserBinding {
     while (parser_->error() == ap::Error::none) {
       const std::string_view in = unconsumed();
       const ap::Step step = parser_->next(in);
-      if (step.event == ap::Event::need_more) {
+      if (step.event == ap::Event::need_more || step.event == ap::Event::end) {
         start_ += step.consumed;
         break;
       }
@@ -268,12 +275,11 @@ class ParserBinding {
 
   // Packed record, little-endian, one per message (anvil/parser.py _unpack):
   //   u32 record size, u32 flags (1 chunked, 2 keep_alive, 4 expect_continue,
-  //   8 upgrade, 16 content_length), u32 status, u32 version (major * 256 +
-  //   minor), u64 content_length, u32 fields, u32 trailers, u32 head text
-  //   size, u32 body size, u32 trailer text size;
-  //   u32 (offset, length) pairs: method|reason... see below, then
-  //   (name, value) of each field into the head text and of each trailer into
-  //   the trailer text; then the head text, the body, the trailer text.
+  //   8 upgrade, 16 content_length, bits 5-6 the TargetForm), u32 status, u32 version (major * 256
+  //   + minor), u64 content_length, u32 fields, u32 trailers, u32 head text size, u32 body size,
+  //   u32 trailer text size; u32 (offset, length) pairs: method|reason... see below, then (name,
+  //   value) of each field into the head text and of each trailer into the trailer text; then the
+  //   head text, the body, the trailer text.
   // Requests: first pair method, second target; responses: reason twice.
   void pack(ap::Event event, std::string_view consumed) {
     switch (event) {
@@ -308,7 +314,8 @@ class ParserBinding {
     pending_fields_ = static_cast<std::uint32_t>(m.fields.size());
     pending_flags_ = (m.body == ap::BodyKind::chunked ? 1u : 0u) | (m.keep_alive ? 2u : 0u) |
                      (m.expect_continue ? 4u : 0u) | (m.upgrade ? 8u : 0u) |
-                     (m.body == ap::BodyKind::content_length ? 16u : 0u);
+                     (m.body == ap::BodyKind::content_length ? 16u : 0u) |
+                     static_cast<std::uint32_t>(m.target_form) << 5;
     pending_status_ = static_cast<std::uint32_t>(m.status);
     pending_version_ = static_cast<std::uint32_t>(m.version_major) * 256 + m.version_minor;
     pending_length_ = m.content_length;
@@ -374,12 +381,12 @@ class ParserBinding {
   }
 
   // (method|status, target|reason, version, headers, content_length|None,
-  //  chunked, keep_alive, expect_continue, upgrade)
+  //  chunked, keep_alive, expect_continue, upgrade[, target_form])
   py::object make_head(const ap::Message& m) {
-    PyObject* t = PyTuple_New(kHeadSize);
+    const bool request = parser_->mode() == ap::Mode::request;
+    PyObject* t = PyTuple_New(request ? kRequestHeadSize : kResponseHeadSize);
     if (t == nullptr) throw py::error_already_set();
     py::object head = py::reinterpret_steal<py::object>(t);
-    const bool request = parser_->mode() == ap::Mode::request;
     PyTuple_SET_ITEM(t, 0, (request ? make_text(m.method) : make_int(m.status)).release().ptr());
     PyTuple_SET_ITEM(t, 1, make_text(request ? m.target : m.reason).release().ptr());
     PyTuple_SET_ITEM(t, 2, make_version(m).release().ptr());
@@ -391,6 +398,9 @@ class ParserBinding {
     PyTuple_SET_ITEM(t, 6, make_bool(m.keep_alive).release().ptr());
     PyTuple_SET_ITEM(t, 7, make_bool(m.expect_continue).release().ptr());
     PyTuple_SET_ITEM(t, 8, make_bool(m.upgrade).release().ptr());
+    if (request) {
+      PyTuple_SET_ITEM(t, 9, forms_[static_cast<std::size_t>(m.target_form)].inc_ref().ptr());
+    }
     return head;
   }
 
@@ -447,6 +457,8 @@ class ParserBinding {
   std::string body_;  // feed_messages(): the body assembled so far
   py::object http10_;
   py::object http11_;
+  std::array<py::object, 4> forms_;  // "origin", "absolute", "authority", "asterisk"
+
   bool expect_pending_ = false;
   // feed_packed(): the head of the message being assembled, and the output.
   std::string pending_text_;

@@ -78,6 +78,31 @@ REQUEST_SEEDS = {
     "bad-method": crlf("G(T / HTTP/1.1\nHost: a\n\n"),
     "target-control": b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n",
     "incomplete-body": crlf("POST / HTTP/1.1\nHost: a\nContent-Length: 10\n\n") + b"abc",
+    # Request targets (RULES.md "Request target": RFC 9112 section 3.2, RFC 3986).
+    "target-escapes": crlf("GET /a%20b/c;d=e?q=%2F&r=:@/?x HTTP/1.1\nHost: a\n\n"),
+    "target-bad-escape": crlf("GET /a%4g HTTP/1.1\nHost: a\n\n" + GET),
+    "target-utf8": b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n",
+    "target-fragment": crlf("GET /a#frag HTTP/1.1\nHost: a\n\n"),
+    "target-excluded": crlf('GET /a"<>\\^`{|}[] HTTP/1.1\nHost: a\n\n'),
+    "target-absolute": crlf("GET http://a.example:8080/p?q HTTP/1.1\nHost: a\n\n"
+                            "GET HTTPS://a?x HTTP/1.1\nHost: a\n\n"),
+    "target-ipv6": crlf("GET http://[2001:db8::1]:80/ HTTP/1.1\nHost: a\n\n"
+                        "GET http://[::ffff:1.2.3.4]/ HTTP/1.1\nHost: a\n\n"
+                        "GET http://[v7.a:b]/ HTTP/1.1\nHost: a\n\n"),
+    "target-ipv6-bad": crlf("GET http://[1:2:3:4:5:6:7:8:9]/ HTTP/1.1\nHost: a\n\n"),
+    "target-userinfo": crlf("GET http://u:p@a/ HTTP/1.1\nHost: a\n\n"),
+    "target-connect": crlf("CONNECT a.example:443 HTTP/1.1\nHost: a\n\nCONNECT [::1]:443 HTTP/1.1\nHost: a\n\n"),
+    "target-connect-no-port": crlf("CONNECT a.example HTTP/1.1\nHost: a\n\n"),
+    "target-asterisk": crlf("OPTIONS * HTTP/1.1\nHost: a\n\nGET * HTTP/1.1\nHost: a\n\n"),
+    "target-relative": crlf("GET foo/bar HTTP/1.1\nHost: a\n\n"),
+    "connect-content-length": crlf("CONNECT a:443 HTTP/1.1\nHost: a\nContent-Length: 0\n\n"),
+    # Trailers RFC 9110 section 6.5.1 keeps in the head, and ones it allows.
+    "trailer-forbidden": crlf(POST_TE) + chunked("x", trailers="X-Sum: 1\nHost: b\n"),
+    "trailer-content-length": crlf(POST_TE) + chunked("x", trailers="Content-Length: 5\n") + crlf(GET),
+    "trailer-allowed": crlf(POST_TE) + chunked("x", trailers="Server-Timing: a\nETag: 1\n") + crlf(GET),
+    # Nothing after a closing request (RFC 9112 section 9.6).
+    "close-then-more": crlf(GET + "GET /c HTTP/1.1\nHost: a\nConnection: close\n\n" + GET) + b"\x00junk",
+    "http10-then-more": crlf("POST / HTTP/1.0\nContent-Length: 1\n\n") + b"x" + crlf(GET),
 }
 
 RESPONSE_SEEDS = {

@@ -210,7 +210,7 @@ bool decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
 struct Outcome {
   std::string log;
   Error error = Error::none;
-  bool ended = false;  // finish() returned end
+  bool ended = false;  // finish() returned end, or next() after a closing request
 };
 
 void put(std::string& out, std::string_view key, std::string_view value) {
@@ -255,6 +255,7 @@ void render_head(const Message& m, Mode mode, std::string_view buf, std::string&
     put(out, "status", static_cast<std::uint64_t>(m.status));
     put(out, "reason", m.reason);
   }
+  if (mode == Mode::request) put(out, "target_form", anvil::parser::name_of(m.target_form));
   put(out, "version", m.version_major * 10u + m.version_minor);
   put(out, "body", static_cast<std::uint64_t>(m.body));
   if (m.body == BodyKind::content_length) put(out, "content_length", m.content_length);
@@ -291,6 +292,9 @@ class Feeder {
     };
     feed_piece();
     bool finishing = input.empty();
+    // parser.hpp: after a request without keep-alive, only end.
+    bool closing = false;
+    bool keep_alive = false;
     // Every event but need_more consumes bytes or ends a message, and a
     // message takes at least a few bytes; this bound is generous.
     std::size_t budget = 4 * input.size() + 4 * cuts.size() + 16;
@@ -299,6 +303,9 @@ class Feeder {
       const std::string_view buf = guarded_.place(pending);
       const Step step = finishing ? parser_.finish(buf) : parser_.next(buf);
       if (step.consumed > buf.size()) fail("consumed > buf.size()", "");
+      if (closing && step.event != Event::end) {
+        fail("parsed past a closing request", "parser.hpp: after its done, only end");
+      }
       switch (step.event) {
         case Event::need_more:
           if (finishing) fail("finish() returned need_more", "");
@@ -308,6 +315,7 @@ class Feeder {
         case Event::head:
           if (step.consumed == 0) fail("head consumed nothing", "a head is consumed whole");
           render_head(parser_.message(), setup.mode, buf, out.log);
+          keep_alive = parser_.message().keep_alive;
           body.clear();
           break;
         case Event::body:
@@ -326,8 +334,15 @@ class Feeder {
           }
           out.log += "DONE\n";
           body.clear();
+          closing = setup.mode == Mode::request && !keep_alive;
           break;
         case Event::end:
+          if (closing) {
+            if (step.consumed != 0) fail("end after a closing request consumed bytes", "");
+            check_closed(std::string_view(pending));
+            out.ended = true;
+            return out;
+          }
           if (!finishing) fail("next() returned end", "only finish() ends the input");
           if (step.consumed != buf.size()) fail("end with bytes left", "");
           out.ended = true;
@@ -354,6 +369,17 @@ class Feeder {
       std::string detail = "unconsumed: ";
       detail += printable(rest);
       fail("need_more, but the same bytes again still make progress", detail);
+    }
+  }
+
+  // parser.hpp: after a closing request, next() and finish() keep saying end.
+  void check_closed(std::string_view rest) {
+    const std::string_view buf = guarded_.place(rest);
+    const Step again = parser_.next(buf);
+    const Step last = parser_.finish(buf);
+    if (again.event != Event::end || again.consumed != 0 || last.event != Event::end ||
+        last.consumed != 0) {
+      fail("end after a closing request is not sticky", "parser.hpp: {end, 0} until reset()");
     }
   }
 

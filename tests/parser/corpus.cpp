@@ -75,8 +75,8 @@ bool apply_limits(const std::string& s, Limits& limits) {
 }
 
 bool valid_flags(const std::map<std::string, std::string>& flags) {
-  static const std::set<std::string> kKeys = {"body", "content_length", "keep_alive",
-                                              "expect_continue", "upgrade"};
+  static const std::set<std::string> kKeys = {
+      "body", "content_length", "keep_alive", "expect_continue", "upgrade", "target_form"};
   return std::all_of(flags.begin(), flags.end(),
                      [](const auto& kv) { return kKeys.count(kv.first) == 1; });
 }

@@ -7,6 +7,7 @@
 //   head_response: true               response mode: the responses answer HEAD
 //   limits: request_line=N header_bytes=N fields=N body=N chunk_extension=N
 //   flags: body=chunked content_length=N keep_alive=true expect_continue=false upgrade=true
+//          target_form=origin|absolute|authority|asterisk
 //                                     one line per message head, in order; only the
 //                                     keys given are checked, at the head event
 //   input:                            the raw bytes follow, one or more lines; the

@@ -115,7 +115,8 @@ std::map<std::string, std::string> flags_of(const Message& m) {
           {"content_length", std::to_string(m.content_length)},
           {"keep_alive", b(m.keep_alive)},
           {"expect_continue", b(m.expect_continue)},
-          {"upgrade", b(m.upgrade)}};
+          {"upgrade", b(m.upgrade)},
+          {"target_form", std::string(name_of(m.target_form))}};
 }
 
 // Empty when every flags: line matches its head, else what differs.

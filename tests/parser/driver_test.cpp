@@ -189,6 +189,40 @@ TEST(Driver, FinishEndingInsideAMessageIsAContractViolation) {
   EXPECT_EQ(r.exit_code, 3);
 }
 
+// A request head (keep_alive as given) at call 0, done at call 1, then end.
+ScriptedParser::Script head_done_end(bool keep_alive) {
+  return [keep_alive](ScriptedParser& self, int call, std::string_view) -> Step {
+    switch (call) {
+      case 0:
+        self.message_mut().method = "GET";
+        self.message_mut().target = "/";
+        self.message_mut().keep_alive = keep_alive;
+        return {Event::head, 4};
+      case 1:
+        return {Event::done, 0};
+      default:
+        return {Event::end, 0};
+    }
+  };
+}
+
+TEST(Driver, EndAfterAClosingRequestEndsTheRunQuietly) {
+  ScriptedParser p(head_done_end(false), end_step);
+  DriveResult r = drive(p, "GET garbage that is never parsed");
+  EXPECT_EQ(r.json,
+            "{\"method\": \"GET\", \"target\": \"/\", \"version\": \"1.1\", \"headers\": [], "
+            "\"body\": \"\", \"keep_alive\": false}\n");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(p.seen.size(), 3u);  // head, done, end: nothing after
+}
+
+TEST(Driver, EndFromNextAfterAKeepAliveRequestIsAContractViolation) {
+  ScriptedParser p(head_done_end(true), end_step);
+  DriveResult r = drive(p, "GET more");
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.json.find("{\"contract_violation\": \"next() returned end\"}"), std::string::npos);
+}
+
 TEST(Driver, BodyUntilCloseEndsAtFinish) {
   ScriptedParser p(
       [](ScriptedParser& self, int call, std::string_view buf) -> Step {

@@ -59,6 +59,16 @@ def test_pipelined_requests_answered_in_order(server):
             assert r.body == b"".join(b"%06d\n" % k for k in range(i + 1)), i
 
 
+def test_nothing_after_a_closing_request_is_answered(server):
+    # RFC 9112 section 9.6 (parser/RULES.md): the second request is not parsed.
+    with server.connect() as s:
+        s.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+                  b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        reader = Reader(s)
+        assert reader.response().body == b"Hello, World!"
+        assert reader.closed()
+
+
 def test_chunked_upload_with_trailers(server):
     raw = (b"POST /input/read HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
            b"4;ext=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n")
@@ -123,6 +133,19 @@ BAD = [
     ("header_too_large", b"GET / HTTP/1.1\r\nHost: t\r\nX: " + b"v" * 3000 + b"\r\n\r\n", 431),
     ("unknown_coding", b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: foo, chunked\r\n\r\n", 501),
     ("version", b"GET / HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+    # Issue 8 (parser/RULES.md "Request target", "Trailers"): all reached the app before.
+    ("relative_target", b"GET foo/bar HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("asterisk_for_get", b"GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("authority_for_get", b"GET t:80 HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("raw_utf8_target", b"GET /caf\xc3\xa9?q=\xff HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("fragment", b"GET /a#frag HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("bad_escape", b"GET /a%zz HTTP/1.1\r\nHost: t\r\n\r\n", 400),
+    ("connect_with_length", b"CONNECT t:443 HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", 400),
+] + [
+    ("trailer_" + name.lower().replace("-", "_"),
+     b"POST /input/read HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"1\r\nx\r\n0\r\n" + name.encode() + b": 1\r\n\r\n", 400)
+    for name in ("Content-Length", "Transfer-Encoding", "Host")
 ]
 
 

@@ -63,9 +63,20 @@ GOOD = [
     ("leading_empty_lines_and_ows", b"\r\n\r\nGET / HTTP/1.1\r\nHost:a\r\nX: \t v  w \t\r\n\r\n",
      [("GET", "/", "HTTP/1.1", [("Host", "a"), ("X", "v  w")], None, False, True, False, b"",
        [])]),
-    ("obs_text_is_latin1", b"GET /\xe9 HTTP/1.1\r\nHost: a\r\nX: caf\xe9\r\n\r\n",
-     [("GET", "/\xe9", "HTTP/1.1", [("Host", "a"), ("X", "caf\xe9")], None, False, True, False,
-       b"", [])]),
+    # A raw byte >= 0x80 may stand in a field value, not in a target (RULES.md).
+    ("obs_text_is_latin1", b"GET /caf%C3%A9 HTTP/1.1\r\nHost: a\r\nX: caf\xe9\r\n\r\n",
+     [("GET", "/caf%C3%A9", "HTTP/1.1", [("Host", "a"), ("X", "caf\xe9")], None, False, True,
+       False, b"", [])]),
+    ("absolute_asterisk_authority_forms",
+     b"GET http://a:80/p?q HTTP/1.1\r\nHost: a\r\n\r\nOPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n"
+     b"CONNECT [::1]:443 HTTP/1.1\r\nHost: a\r\n\r\n",
+     [("GET", "http://a:80/p?q", "HTTP/1.1", None, None, False, True, False, b"", []),
+      ("OPTIONS", "*", "HTTP/1.1", None, None, False, True, False, b"", []),
+      ("CONNECT", "[::1]:443", "HTTP/1.1", None, None, False, True, False, b"", [])]),
+    # RFC 9112 section 9.6: nothing after a closing request is parsed.
+    ("nothing_after_close", b"GET /1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+     b"GET /2 HTTP/1.1\r\n\x00junk",
+     [("GET", "/1", "HTTP/1.1", None, None, False, False, False, b"", [])]),
     ("empty_value_and_zero_length", b"POST / HTTP/1.1\r\nHost: a\r\nX:\r\nContent-Length: 0\r\n\r\n",
      [("POST", "/", "HTTP/1.1", [("Host", "a"), ("X", ""), ("Content-Length", "0")], 0, False,
        True, False, b"", [])]),
@@ -97,6 +108,21 @@ BAD = [
     ("chunk_ext_space", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
      b"2 ;a\r\nab\r\n0\r\n\r\n", 400),
     ("cut_short", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\nabc", 400),
+    # RULES.md "Request target" (issue 8: these reached the app).
+    ("target_utf8", b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("target_fragment", b"GET /a#frag HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("target_bad_escape", b"GET /a%zz HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("target_relative", b"GET foo/bar HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("target_asterisk_for_get", b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("target_authority_for_get", b"GET a:80 HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("target_bad_ipv6", b"GET http://[1::2::3]/ HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("connect_without_port", b"CONNECT a HTTP/1.1\r\nHost: a\r\n\r\n", 400),
+    ("connect_with_content", b"CONNECT a:443 HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 400),
+    # RFC 9110 section 6.5.1: framing and routing fields are no trailers.
+    ("trailer_host", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"0\r\nHost: b\r\n\r\n", 400),
+    ("trailer_content_length", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+     b"1\r\nx\r\n0\r\ncontent-length: 5\r\n\r\n", 400),
 ]
 
 # (name, input, limits, status)
@@ -247,6 +273,29 @@ def test_event_api(kind):
     assert p.finish() == (ap.END, None)
 
 
+@pytest.mark.parametrize("kind,packed", FORMS, ids=FORM_IDS)
+def test_target_form_is_the_last_head_item(kind, packed):
+    data = (b"GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET HTTPS://a HTTP/1.1\r\nHost: a\r\n\r\n"
+            b"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nCONNECT a:1 HTTP/1.1\r\nHost: a\r\n\r\n")
+    messages, status = run_pieces(new_parser(kind, packed), [data])
+    assert status == 0
+    assert [h[9] for h, _, _ in messages] == ["origin", "absolute", "asterisk", "authority"]
+    assert [r.target_form for r in ap.parse(data, kind=kind)] == [h[9] for h, _, _ in messages]
+
+
+@pytest.mark.parametrize("kind", CPP_KINDS)
+def test_event_api_end_after_a_closing_request(kind):
+    p = ap.Parser(kind)
+    p.feed(b"GET / HTTP/1.0\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert p.next()[0] == ap.HEAD
+    assert p.next() == (ap.DONE, [])
+    # Nothing after it is parsed or consumed (parser.hpp), however often asked.
+    assert p.next() == (ap.END, None)
+    assert p.next() == (ap.END, None)
+    assert p.buffered == len(b"GET /2 HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert p.finish() == (ap.END, None)
+
+
 @pytest.mark.parametrize("kind", CPP_KINDS)
 def test_event_api_error_and_incomplete(kind):
     p = ap.Parser(kind)
@@ -261,9 +310,9 @@ def test_event_api_error_and_incomplete(kind):
 @pytest.mark.parametrize("kind", CPP_KINDS)
 def test_bytes_mode_and_buffer_inputs(kind):
     p = ap.Parser(kind, strings=False)
-    data = bytearray(b"GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n")
+    data = bytearray(b"GET /%FF HTTP/1.1\r\nHost: a\r\nX: \xff\r\n\r\n")
     ((head, body, trailers),) = p.feed_messages(memoryview(data))
-    assert head[:4] == (b"GET", b"/\xff", b"HTTP/1.1", [(b"Host", b"a")])
+    assert head[:4] == (b"GET", b"/%FF", b"HTTP/1.1", [(b"Host", b"a"), (b"X", b"\xff")])
 
 
 @pytest.mark.parametrize("kind", CPP_KINDS + ("python",))

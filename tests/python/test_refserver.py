@@ -207,10 +207,19 @@ def test_environ_is_pep3333(server):
 
 
 def test_chunked_request_body(server):
+    # (The trailer was "Trailer: x" until issue 8 made it a forbidden trailer.)
     raw = (b"POST /environ HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-           b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n")
+           b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nChecksum: x\r\n\r\n")
     (resp,), _ = roundtrip(server, raw, wait_close=False)
     assert _json(resp)["body"] == "hello world"
+
+
+def test_framing_field_as_trailer_is_400(server):
+    # RFC 9110 section 6.5.1 (parser/RULES.md "Trailers"); issue 8.
+    raw = (b"POST /environ HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5\r\nhello\r\n0\r\nContent-Length: 5\r\n\r\n")
+    (resp,), _ = roundtrip(server, raw)
+    assert resp.status == 400
 
 
 def test_body_split_across_many_writes(server):

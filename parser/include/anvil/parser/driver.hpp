@@ -9,6 +9,8 @@
 //             chunked body had trailer fields;
 //   response: {"version": "1.1", "status": 200, "reason": "OK", "headers": [...],
 //              "body": "...", "keep_alive": true} (+ "trailers" as above);
+//   after a request without keep-alive, nothing: the parser stops there
+//             (parser.hpp) and the rest of the input is not parsed;
 //   error:    {"error": "bad_chunk_size", "status": 400} and nothing after it;
 //             with error_codes off: {"error": "-", "status": 400};
 //   input ended inside a message: {"incomplete": true};

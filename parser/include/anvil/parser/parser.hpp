@@ -13,6 +13,10 @@
 //    message bytes and never allocates after construction.
 //  * Not thread-safe; one parser per connection. No exceptions after
 //    construction: failures are `Event::error` with an `Error` value.
+//  * A request whose `keep_alive` is false (Connection: close, or HTTP/1.0
+//    without keep-alive) is the connection's last (RFC 9112 §9.6): after its
+//    `done`, next() and finish() return `{end, 0}` until reset(), and the
+//    bytes after it are neither consumed nor looked at.
 #pragma once
 
 #include <cstddef>
@@ -36,7 +40,7 @@ enum class Error : std::uint8_t {
   incomplete,                  // The input ended inside a message (finish()).
   bad_method,                  // 400: the method is empty or not a token.
   bad_request_line,            // 400: not exactly single spaces between the parts.
-  bad_target,                  // 400: control character, space or DEL in the target.
+  bad_target,                  // 400: a target byte or form RFC 9112 §3.2 does not allow.
   bad_version,                 // 400: not HTTP/<digit>.<digit> (or none: HTTP/0.9).
   bad_status_line,             // 400: response status line is not "HTTP/x.y NNN reason".
   bad_line_ending,             // 400: NUL, bare CR or bare LF in the head.
@@ -53,6 +57,8 @@ enum class Error : std::uint8_t {
   bad_chunk_size,           // 400: chunk size empty, not hex, 0x-prefixed or over 64 bits.
   bad_chunk_extension,      // 400: malformed chunk extension, or longer than the limit.
   bad_chunk_end,            // 400: chunk data not followed by CRLF.
+  forbidden_trailer,        // 400: a trailer field RFC 9110 §6.5.1 keeps in the head.
+  connect_with_content,     // 400: CONNECT with Content-Length or Transfer-Encoding.
   request_line_too_long,    // 414: start line longer than Limits::request_line.
   header_too_large,         // 431: field section longer than Limits::header_bytes.
   too_many_fields,          // 431: more fields than Limits::fields.
@@ -85,6 +91,14 @@ struct Field {
   std::string_view value;  // leading/trailing SP and HTAB removed
 };
 
+// Which of RFC 9112 §3.2's forms a request-target has (RULES.md "Request
+// target"): origin-form "/p?q"; absolute-form "http://host:port/p?q" (any
+// method but CONNECT); authority-form "host:port" (CONNECT only); asterisk-form
+// "*" (OPTIONS only).
+enum class TargetForm : std::uint8_t { origin, absolute, authority, asterisk };
+// "origin", "absolute", "authority", "asterisk".
+std::string_view name_of(TargetForm f) noexcept;
+
 enum class BodyKind : std::uint8_t {
   none,            // no body (also 1xx/204/304 and responses to HEAD)
   content_length,  // Message::content_length bytes (possibly 0)
@@ -94,10 +108,11 @@ enum class BodyKind : std::uint8_t {
 
 // The head of one message. Spans point into the caller's buffer (see above).
 struct Message {
-  std::string_view method;  // requests
-  std::string_view target;  // requests
-  int status = 0;           // responses
-  std::string_view reason;  // responses
+  std::string_view method;                      // requests
+  std::string_view target;                      // requests
+  TargetForm target_form = TargetForm::origin;  // requests; origin for responses
+  int status = 0;                               // responses
+  std::string_view reason;                      // responses
   std::uint8_t version_major = 1;
   std::uint8_t version_minor = 1;
   std::vector<Field> fields;  // in order; capacity reserved once, reused
@@ -113,7 +128,7 @@ enum class Event : std::uint8_t {
   head,       // message() holds a new head; `consumed` covers the whole head
   body,       // body() is the next piece of decoded body
   done,       // the message is complete; trailers() holds trailer fields
-  end,        // finish(): the input ended cleanly between messages
+  end,        // no more messages: finish() between messages, or after a closing request
   error,      // error() says why; every later call returns error until reset()
 };
 
@@ -133,7 +148,8 @@ class Parser {
 
   // The peer closed; buf is what is still unconsumed. Returns done for a
   // body that ends with the connection, end at a message boundary with
-  // nothing pending, error (Error::incomplete) inside a message.
+  // nothing pending (or after a closing request), error (Error::incomplete)
+  // inside a message.
   virtual Step finish(std::string_view buf) = 0;
 
   // Back to the start state (a new connection), keeping limits and mode.
