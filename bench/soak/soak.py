@@ -39,9 +39,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "bench", "server"))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 import measure  # noqa: E402
-import run as server_bench  # noqa: E402  (machine(), git_commit())
 from hostile import Hostile  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = 0, 1
@@ -214,19 +213,24 @@ def plot(result, path):
     load = result["load"]
     fig.suptitle(f"anvil soak: {load['offered_rate']:.0f} req/s offered (80% of max) + "
                  f"{load['hostile_rate']:.0f} hostile clients/s, {result['seconds']} s; commit "
-                 f"{result['commit'][:10]}", fontsize=10)
+                 f"{short_commit(result['commit'])}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
+def short_commit(commit):
+    return commit[:10] + (" with local changes" if commit.endswith("+local changes") else "")
+
+
 def markdown(result):
     m, load, g = result["machine"], result["load"], result["growth"]
+    start, end = (", ".join(f"{x:.1f}" for x in result[k]) for k in ("loadavg_start", "loadavg_end"))
     lines = [
         "# Soak test (`make soak`)", "",
-        f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; commit `{result['commit'][:10]}`, "
-        f"{result['date']} to {result['finished']}; load average {', '.join(f'{x:.1f}' for x in m['loadavg_start'])} at start, "
-        f"{', '.join(f'{x:.1f}' for x in result['loadavg_end'])} at the end. "
+        f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; commit "
+        f"`{short_commit(result['commit'])}`, {result['date']} to {result['finished']}; load average "
+        f"{start} at start, {end} at the end. "
         f"Server `python3 -m anvil --workers 1 --timeout {SERVER_TIMEOUT_S}` (bench/soak/app.py) pinned "
         f"to core {SERVER_CPU}; clients on core {CLIENT_CPU}.", "",
         f"Load for {result['seconds']} s: maximum measured {load['max_hello']:.0f} req/s (GET /) and "
@@ -290,7 +294,8 @@ def main(argv=None):
         sys.stderr.write(f"soak: {hammer} is not built (make build)\n")
         return 2
     os.makedirs(args.out, exist_ok=True)
-    machine = server_bench.machine()
+    machine = measure.machine()
+    loadavg_start = measure.load_average()
     started = now_iso()
 
     spec = measure.ServerSpec(
@@ -356,7 +361,8 @@ def main(argv=None):
     samples = sampler.samples
     result = {
         "benchmark": "soak", "date": started, "finished": now_iso(),
-        "commit": server_bench.git_commit(), "machine": machine, "loadavg_end": list(os.getloadavg()),
+        "commit": measure.git_commit(ROOT, dirty_paths=["parser", "server", "python", "bench/soak"]),
+        "machine": machine, "loadavg_start": loadavg_start, "loadavg_end": measure.load_average(),
         "seconds": args.seconds, "warmup_s": warmup,
         "server": {"argv": spec.argv, "cpu": SERVER_CPU, "workers": len(workers)},
         "load": {"max_hello": max_hello, "max_echo": max_echo, "hello_rate": hello_rate,
