@@ -6,8 +6,11 @@ PYPY ?= /usr/bin/pypy3
 BUILD ?= build
 BUILD_PYPY ?= build-pypy
 BUILD_ASAN ?= build-asan
+BUILD_ASAN_PY ?= build-asan-py
+BUILD_TSAN ?= build-tsan
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 600
 QUICK ?=
 export PYTHONPATH := $(CURDIR)/python
 
@@ -29,8 +32,8 @@ PARSERS_DEPS := python3-gunicorn python3-waitress python3-tornado python3-twiste
 	python3-matplotlib util-linux
 
 .PHONY: all deps bench-deps build build-pypy test test-unit test-asan test-fuzz \
-	test-python test-bench test-install test-cluster cluster demo bench fuzz survey apps \
-	parsers parsers-deps format format-check clean
+	test-python test-bench test-install test-cluster test-asan-python test-tsan test-soak \
+	cluster demo bench fuzz soak survey apps parsers parsers-deps format format-check clean
 
 all: build
 
@@ -54,7 +57,7 @@ build-pypy:
 
 test: build
 	$(MAKE) --no-print-directory format-check test-unit test-python test-install test-cluster \
-		test-bench test-asan test-fuzz
+		test-bench test-asan test-asan-python test-tsan test-fuzz test-soak
 
 test-unit:
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -67,8 +70,35 @@ test-asan: deps
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j$(JOBS)
 
+# The pytest suite against a _core built with ASan + UBSan (build-asan-py/), and
+# the --threads tests (plus server_tests) against one built with TSan
+# (build-tsan/); servers on CPython, any sanitizer report in any process fails.
+# A sanitizer build's _core goes to <build>/python/anvil, never python/anvil.
+# ASan with clang-14: its UBSan reports go to ASan's log file (g++'s UBSan
+# writes to stderr only when ASan is linked too).
+ASAN_PY_CONFIG := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANVIL_SANITIZE=ON -DANVIL_PYEXT_ONLY=ON \
+	-DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 -DPYTHON_EXECUTABLE=$(PYTHON) \
+	-DANVIL_CORE_OUTPUT_DIR=$(CURDIR)/$(BUILD_ASAN_PY)/python/anvil
+TSAN_CONFIG := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANVIL_SANITIZE_THREAD=ON -DANVIL_BUILD_BENCH=OFF \
+	-DPYTHON_EXECUTABLE=$(PYTHON) -DANVIL_CORE_OUTPUT_DIR=$(CURDIR)/$(BUILD_TSAN)/python/anvil
+
+test-asan-python: deps
+	cmake -S . -B $(BUILD_ASAN_PY) $(ASAN_PY_CONFIG)
+	cmake --build $(BUILD_ASAN_PY) -j$(JOBS) --target _core
+	PYTHON=$(PYTHON) tests/sanitize/run.sh asan $(BUILD_ASAN_PY)
+
+test-tsan: deps
+	cmake -S . -B $(BUILD_TSAN) $(TSAN_CONFIG)
+	cmake --build $(BUILD_TSAN) -j$(JOBS) --target _core server_tests
+	PYTHON=$(PYTHON) tests/sanitize/run.sh tsan $(BUILD_TSAN)
+
+# Every fuzz target, FUZZ_SECONDS split between them; the corpora stay as they are.
 test-fuzz: deps
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The soak test for 60 s, checking only what does not depend on timing.
+test-soak: build
+	$(PYTHON) bench/soak/soak.py --seconds 60 --check --no-plot --out $(BUILD)/soak
 
 # pytest runs on CPython; the servers under test run on CPython, then on PyPy,
 # then each on its non-default WSGI path (the C-API one, or the packed Python one).
@@ -103,8 +133,13 @@ cluster: build
 test-bench: build bench-deps parsers-deps
 	$(PYTHON) -m pytest -q tests/bench
 
+# Every fuzz target; inputs that add coverage are merged into tests/fuzz/corpus*/.
 fuzz: deps
-	tests/fuzz/run.sh $(FUZZ_SECONDS)
+	tests/fuzz/run.sh --grow $(FUZZ_SECONDS)
+
+# SOAK_SECONDS of load and hostile clients; bench/results/soak.json, soak.png, SOAK.md.
+soak: build bench-deps
+	$(PYTHON) bench/soak/soak.py --seconds $(SOAK_SECONDS)
 
 # The quick cost ladder (survey.py --demo): anvil with both parsers and native,
 # the pure-Python reference server, wsgiref; prints its table, writes nothing.
@@ -148,5 +183,5 @@ format-check: deps
 	clang-format-14 --dry-run -Werror $$(git ls-files '*.cpp' '*.hpp' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_PYPY) $(BUILD_ASAN) build-fuzz build-pip python/anvil/_core*.so \
-		python/anvil.egg-info
+	rm -rf $(BUILD) $(BUILD_PYPY) $(BUILD_ASAN) $(BUILD_ASAN_PY) $(BUILD_TSAN) build-fuzz \
+		build-pip python/anvil/_core*.so python/anvil.egg-info

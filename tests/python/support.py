@@ -19,6 +19,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TESTS = os.path.dirname(os.path.abspath(__file__))
 SERVER_PYTHON = os.environ.get("ANVIL_TEST_PYTHON", "/usr/bin/python3")
+# The folder that holds the `anvil` package every server and in-process test
+# imports: a sanitizer build stages its own (tests/sanitize/run.sh) and names
+# it here, so that its _core is the one under test.
+PACKAGE_DIR = os.environ.get("ANVIL_TEST_PACKAGE_DIR") or os.path.join(ROOT, "python")
 IS_PYPY = "pypy" in os.path.basename(SERVER_PYTHON)
 START_TIMEOUT = 30.0
 LISTENING = re.compile(r"anvil: listening on (\S+)")
@@ -55,7 +59,7 @@ class Server:
         if app:
             cmd.append(app)
         environ = dict(os.environ)
-        environ["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), TESTS])
+        environ["PYTHONPATH"] = os.pathsep.join([PACKAGE_DIR, TESTS])
         environ["PYTHONUNBUFFERED"] = "1"
         environ.update(env or {})
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from support import ROOT, SERVER_PYTHON, TESTS, get, request
+from support import PACKAGE_DIR, SERVER_PYTHON, TESTS, get, request
 
 
 def assert_one_line_error(r, status, start, needle):
@@ -21,7 +21,7 @@ def assert_one_line_error(r, status, start, needle):
 
 
 def run_cli(*args, timeout=30, **popen_kwargs):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"), TESTS]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_DIR, TESTS]))
     return subprocess.run([SERVER_PYTHON, "-m", "anvil", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=TESTS, **popen_kwargs)
 
@@ -122,7 +122,7 @@ def test_python_api_serve():
     # anvil.serve(app, bind=...) from a script, as an embedding user would call it.
     script = ("import anvil, sys; sys.path.insert(0, %r); from apps.hello import app; "
               "sys.exit(anvil.serve(app, bind='127.0.0.1:0', workers=1, parser='llhttp'))" % TESTS)
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
     p = subprocess.Popen([SERVER_PYTHON, "-c", script], stderr=subprocess.PIPE, env=env)
     try:
         for _ in range(20):
@@ -147,7 +147,7 @@ def test_python_api_serve():
 
 def test_serve_rejects_unknown_option():
     script = "import anvil; anvil.serve(lambda e, s: [], bind='127.0.0.1:0', no_such_option=1)"
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
     r = subprocess.run([SERVER_PYTHON, "-c", script], capture_output=True, text=True, env=env, timeout=30)
     assert r.returncode != 0 and "no_such_option" in r.stderr
 
@@ -175,7 +175,7 @@ def test_systemd_fds_that_are_not_sockets_exit_1():
     # LISTEN_PID is the server's own pid (exec keeps the shell's), but fd 3 is
     # no socket: one error, exit 1 (the environment is wrong, not an option).
     script = 'exec 3</dev/null && LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"'
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"), TESTS]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_DIR, TESTS]))
     r = subprocess.run(["/bin/bash", "-c", script, "bash", SERVER_PYTHON, "-m", "anvil", "apps.hello:app"],
                        capture_output=True, text=True, timeout=30, env=env, cwd=TESTS)
     assert_one_line_error(r, 1, "anvil: error: cannot start:", "LISTEN_FDS: fd 3 is not a socket")
@@ -200,7 +200,7 @@ def wait_in_file(path, pattern, timeout=30.0):
 
 def test_error_log_takes_the_server_lines_and_the_apps_stderr(tmp_path):
     log = tmp_path / "error.log"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"), TESTS]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_DIR, TESTS]))
     p = subprocess.Popen([SERVER_PYTHON, "-m", "anvil", "--bind", "127.0.0.1:0", "--error-log", str(log),
                           "apps.procs:app"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env, cwd=TESTS)

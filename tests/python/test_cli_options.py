@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from support import IS_PYPY, ROOT, SERVER_PYTHON, TESTS, get
+from support import IS_PYPY, PACKAGE_DIR, ROOT, SERVER_PYTHON, TESTS, get
 
 HELLO = textwrap.dedent("""\
     def app(environ, start_response):
@@ -26,7 +26,7 @@ def write_app(directory, module, body):
 
 
 def run_cli(*args, cwd=TESTS, timeout=60, env=None):
-    environ = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    environ = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
     environ.update(env or {})
     return subprocess.run([SERVER_PYTHON, "-m", "anvil", *args], capture_output=True, text=True,
                           timeout=timeout, env=environ, cwd=cwd)
@@ -254,7 +254,7 @@ def test_current_directory_is_on_sys_path(start_server, tmp_path):
     script.write_text("import sys\nfrom anvil.cli import main\nsys.exit(main())\n")
     write_app(tmp_path / "here", "hereapp", b"from the current directory")
     s = start_server("hereapp:app", cwd=tmp_path / "here", command=[SERVER_PYTHON, str(script)],
-                     env={"PYTHONPATH": os.path.join(ROOT, "python")})
+                     env={"PYTHONPATH": PACKAGE_DIR})
     assert get(s, "/").body == b"from the current directory"
 
 
@@ -267,7 +267,7 @@ def test_serve_load_app_runs_in_each_worker_and_an_error_stops_the_master():
             raise RuntimeError("no app today")
         sys.exit(anvil.serve(None, bind="127.0.0.1:0", workers=2, load_app=load))
         """)
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
     r = subprocess.run([SERVER_PYTHON, "-c", script], capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 3, r
     assert "failed to boot: load_app: RuntimeError: no app today" in r.stderr, r.stderr
@@ -279,7 +279,7 @@ def test_serve_load_app_runs_in_each_worker_and_an_error_stops_the_master():
     ("anvil.serve(None, load_app=1)", "load_app must be callable"),
 ])
 def test_serve_load_app_misuse(call, needle):
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
     r = subprocess.run([SERVER_PYTHON, "-c", f"import anvil; {call}"], capture_output=True, text=True,
                        env=env, timeout=60)
     assert r.returncode != 0 and needle in r.stderr, r.stderr

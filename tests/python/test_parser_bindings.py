@@ -15,8 +15,9 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "python"))
+from support import PACKAGE_DIR, ROOT
+
+sys.path.insert(0, PACKAGE_DIR)
 
 from anvil import parser as ap  # noqa: E402
 OTHER_PYTHON = (os.environ.get("ANVIL_TEST_PYTHON") or os.environ.get("ANVIL_SERVER_PYTHON")
@@ -377,7 +378,7 @@ print(json.dumps(out))
 
 def _run_table(python):
     inputs = [c[1].decode("latin-1") for c in GOOD + BAD]
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, PYTHONPATH=PACKAGE_DIR)
     proc = subprocess.run([python, "-c", SCRIPT], input=json.dumps(inputs).encode(),
                           capture_output=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr.decode()

@@ -18,9 +18,7 @@ import time
 
 import pytest
 
-from support import Reader
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from support import PACKAGE_DIR, Reader
 SERVER_PYTHON = (os.environ.get("ANVIL_TEST_PYTHON") or os.environ.get("ANVIL_SERVER_PYTHON")
                  or "/usr/bin/python3")
 LISTENING = re.compile(rb"anvil: listening on http://([0-9.]+|\[[0-9a-f:]+\]):(\d+)")
@@ -75,7 +73,7 @@ class RefServerProcess:
 
     def __init__(self, parser, app_dir):
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([os.path.join(ROOT, "python"), str(app_dir)])
+        env["PYTHONPATH"] = os.pathsep.join([PACKAGE_DIR, str(app_dir)])
         cmd = [SERVER_PYTHON, "-m", "anvil.refserver", "--bind", "127.0.0.1:0",
                "--parser", parser, "--max-body-size", "1000000", "refapp:app"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -333,7 +331,7 @@ def test_sigterm_exits_zero(tmp_path):
 
 def test_unknown_parser_is_refused(tmp_path):
     (tmp_path / "refapp.py").write_text(APP)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"), str(tmp_path)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([PACKAGE_DIR, str(tmp_path)]))
     proc = subprocess.run([SERVER_PYTHON, "-m", "anvil.refserver", "--parser", "nope", "refapp:app"],
                           env=env, capture_output=True, timeout=60)
     assert proc.returncode == 2 and b"nope" in proc.stderr

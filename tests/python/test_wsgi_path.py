@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from support import IS_PYPY, ROOT, SERVER_PYTHON, TESTS, get
+from support import IS_PYPY, PACKAGE_DIR, SERVER_PYTHON, TESTS, get
 
 
 @pytest.mark.parametrize("path", ["python", "capi"])
@@ -31,7 +31,7 @@ def test_default_path_follows_the_interpreter(start_server):
 
 def test_bad_value_is_a_one_line_error():
     env = dict(os.environ, ANVIL_WSGI_PATH="fast",
-               PYTHONPATH=os.pathsep.join([os.path.join(ROOT, "python"), TESTS]))
+               PYTHONPATH=os.pathsep.join([PACKAGE_DIR, TESTS]))
     r = subprocess.run([SERVER_PYTHON, "-m", "anvil", "--bind", "127.0.0.1:0", "apps.hello:app"],
                        capture_output=True, text=True, timeout=30, env=env, cwd=TESTS)
     assert r.returncode != 0

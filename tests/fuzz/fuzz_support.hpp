@@ -1,0 +1,195 @@
+// What every fuzz target under tests/fuzz/ needs besides its own checks:
+//  * fail(): print a finding and trap (libFuzzer saves the input);
+//  * printable(): bytes as text for a finding's dump;
+//  * make_cuts(): a fragmentation of n bytes chosen by the input (a few or
+//    many random cuts, every n bytes, every byte), and Pieces, which feeds
+//    the input in those pieces;
+//  * small_limits(): parser Limits made small by the input;
+//  * GuardedBuffer: bytes placed flush against an unreadable page, with the
+//    previous placement made unreadable.
+// Header-only, no state outside the objects; the same in the libFuzzer build
+// (clang, ASan) and the replay build (ctest, any compiler).
+#pragma once
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "anvil/parser/parser.hpp"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ANVIL_FUZZ_SUPPORT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define ANVIL_FUZZ_SUPPORT_ASAN 1
+#endif
+#ifdef ANVIL_FUZZ_SUPPORT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+namespace anvil::fuzz {
+
+inline std::string printable(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n') {
+      out += "\\n\n";
+    } else if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
+// `target` names the fuzz target in the message ("response_fuzz FINDING: ...").
+[[noreturn]] inline void fail(std::string_view target, std::string_view what,
+                              std::string_view detail) {
+  std::fprintf(stderr, "\n=== %.*s FINDING: %.*s\n%.*s\n", static_cast<int>(target.size()),
+               target.data(), static_cast<int>(what.size()), what.data(),
+               static_cast<int>(detail.size()), detail.data());
+  std::fflush(stderr);
+  __builtin_trap();
+}
+
+inline std::uint64_t splitmix(std::uint64_t& state) {
+  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// Sorted, distinct cut points in (0, n). style & 3: 0 a few random cuts,
+// 1 every 1 + seed % 32 bytes, 2 every byte, 3 many random cuts.
+inline std::vector<std::size_t> make_cuts(std::uint8_t style, std::uint16_t seed, std::size_t n) {
+  std::vector<std::size_t> cuts;
+  if (n < 2) return cuts;
+  std::size_t step = 0;
+  switch (style & 3) {
+    case 0:
+    case 3: {
+      std::uint64_t state = seed * 0x100000001b3ULL + n;
+      const std::size_t count = (style & 3) == 0 ? 1 + seed % 4 : 1 + seed % 64;
+      for (std::size_t i = 0; i < count; ++i) cuts.push_back(1 + splitmix(state) % (n - 1));
+      std::sort(cuts.begin(), cuts.end());
+      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      return cuts;
+    }
+    case 1:
+      step = 1 + seed % 32;
+      break;
+    case 2:
+      step = 1;  // one byte at a time, as picohttpparser's tests do
+      break;
+  }
+  for (std::size_t at = step; at < n; at += step) cuts.push_back(at);
+  return cuts;
+}
+
+// The input in the pieces that the cuts make: each feed() appends the next
+// piece to the caller's unconsumed bytes; false once the input is used up.
+class Pieces {
+ public:
+  Pieces(std::string_view input, std::span<const std::size_t> cuts) : input_(input), cuts_(cuts) {}
+
+  bool feed(std::string& pending) {
+    if (fed_ == input_.size()) return false;
+    const std::size_t to = next_cut_ < cuts_.size() ? cuts_[next_cut_++] : input_.size();
+    pending.append(input_.substr(fed_, to - fed_));
+    fed_ = to;
+    return true;
+  }
+
+ private:
+  std::string_view input_;
+  std::span<const std::size_t> cuts_;
+  std::size_t fed_ = 0;
+  std::size_t next_cut_ = 0;
+};
+
+// The Limits members whose bit is set in mask (declaration order) made small.
+inline parser::Limits small_limits(std::uint8_t mask, std::uint8_t v) {
+  parser::Limits l;
+  if (mask & 1) l.request_line = 1 + v % 128;
+  if (mask & 2) l.header_bytes = 1 + std::size_t{v} * 2;
+  if (mask & 4) l.fields = 1 + v % 16;
+  if (mask & 8) l.body = v;
+  if (mask & 16) l.chunk_extension = 1 + v % 32;
+  return l;
+}
+
+// Two regions, each ending at a PROT_NONE page. place() copies bytes flush
+// against the guard page of one region and makes the other unreadable, so a
+// read past the end, or through a pointer kept from the previous placement
+// (the buffer "may have moved"), fails at once. Under ASan the regions are
+// poisoned (no system call per placement); without it, mprotect does the same.
+class GuardedBuffer {
+ public:
+  explicit GuardedBuffer(std::size_t capacity) {
+    page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    usable_ = (capacity + page_) / page_ * page_;
+    for (char*& base : bases_) {
+      void* p = mmap(nullptr, usable_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                     -1, 0);
+      if (p == MAP_FAILED) fail("fuzz_support", "mmap failed", "");
+      base = static_cast<char*>(p);
+      mprotect(base + usable_, page_, PROT_NONE);
+      hide(base, usable_);
+    }
+  }
+  ~GuardedBuffer() {
+    for (char* base : bases_) {
+      show(base, usable_);
+      munmap(base, usable_ + page_);
+    }
+  }
+  GuardedBuffer(const GuardedBuffer&) = delete;
+  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
+
+  // bytes.size() must not exceed the capacity given to the constructor.
+  std::string_view place(std::string_view bytes) {
+    char* to = bases_[next_];
+    char* from = bases_[next_ ^ 1];
+    next_ ^= 1;
+    char* start = to + usable_ - bytes.size();
+    show(start, bytes.size());
+    if (!bytes.empty()) std::memcpy(start, bytes.data(), bytes.size());
+    hide(from, usable_);
+    return {start, bytes.size()};
+  }
+
+ private:
+#ifdef ANVIL_FUZZ_SUPPORT_ASAN
+  static void show(char* p, std::size_t n) { ASAN_UNPOISON_MEMORY_REGION(p, n); }
+  static void hide(char* p, std::size_t n) { ASAN_POISON_MEMORY_REGION(p, n); }
+#else
+  void show(char* p, std::size_t n) {
+    // mprotect works on whole pages.
+    const auto page_mask = ~static_cast<std::uintptr_t>(page_ - 1);
+    auto* first = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & page_mask);
+    mprotect(first, static_cast<std::size_t>(p + n - first), PROT_READ | PROT_WRITE);
+  }
+  static void hide(char* p, std::size_t n) { mprotect(p, n, PROT_NONE); }
+#endif
+
+  char* bases_[2] = {nullptr, nullptr};
+  std::size_t usable_ = 0;
+  std::size_t page_ = 0;
+  int next_ = 0;
+};
+
+}  // namespace anvil::fuzz
