@@ -170,10 +170,7 @@ HAMMER = os.path.join(ROOT, "build", "bin", "hammer")
 
 
 @pytest.mark.parametrize("mode", [
-    pytest.param("keep-alive", marks=pytest.mark.xfail(
-        reason="issue 8 §5 (the core's drain): a draining worker closes its idle keep-alive "
-               "connections, and a request the client sends at that moment is reset (about 1 in "
-               "200 here); the process model itself loses none, as the --close run shows")),
+    "keep-alive",
     "close",
 ])
 def test_max_requests_recycles_workers_without_losing_a_request(start_server, tmp_path, mode):
