@@ -18,7 +18,9 @@ The pieces, each usable on its own:
     server tree, CPU per request both ways.
   * warmup: warm_up(): run slices until the last two slices' CPU per request
     agree within 5% (up to a cap): the one warm-up rule (PyPy's JIT).
-  * stats: median/min/max, the machine, the load average, the commit.
+  * stats: median/min/max, difference() (two summaries' difference, or
+    within noise where the runs' spread is larger), the machine, the load
+    average, the commit.
   * results: write_json() (atomic: a partial run stays resumable) and
     write_section() (a generated section of the README between markers).
 
@@ -35,13 +37,14 @@ from .probe import Response, fetch, keep_alive_request, verify
 from .results import write_json, write_section
 from .servers import STOP_TIMEOUT_S, RunningServer, ServerSpec, StartError, free_port, pinned
 from .servers import import_error, start_server
-from .stats import git_commit, load_average, machine, summarize
+from .stats import difference, git_commit, load_average, machine, summarize
 from .warmup import warm_up
 
 __all__ = [
     "Ab", "ClientResult", "Hammer", "Wrk", "pick_client", "counted_run", "CpuSnapshot",
     "descendants", "snapshot", "tree_cpu_seconds", "tree_runtime_seconds", "Response", "fetch",
     "keep_alive_request", "verify", "STOP_TIMEOUT_S", "RunningServer", "ServerSpec",
-    "StartError", "free_port", "pinned", "import_error", "start_server", "git_commit",
-    "load_average", "machine", "summarize", "warm_up", "write_json", "write_section",
+    "StartError", "free_port", "pinned", "import_error", "start_server", "difference",
+    "git_commit", "load_average", "machine", "summarize", "warm_up", "write_json",
+    "write_section",
 ]

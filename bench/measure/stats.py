@@ -18,6 +18,25 @@ def summarize(values, digits=3):
             "n": len(values)}
 
 
+def difference(a, b, digits=3):
+    """What separates two summaries (summarize()'s dicts) of the same figure:
+    {"median": a's median − b's, "spread": how far the runs' differences
+    range, "within_noise": bool}, or None when either is missing.
+
+    The spread is (a.max − b.min) − (a.min − b.max) = a's range + b's range:
+    the width of every difference a run of a and a run of b can show. Where
+    it is larger than the difference itself, the runs do not say which of the
+    two costs more, and the difference is within noise: the one rule for
+    every difference between two measured cells (the survey's ladders, make
+    demo)."""
+    if not a or not b:
+        return None
+    median = a["median"] - b["median"]
+    spread = (a["max"] - a["min"]) + (b["max"] - b["min"])
+    return {"median": round(median, digits), "spread": round(spread, digits),
+            "within_noise": spread > abs(median)}
+
+
 def load_average():
     """The 1, 5 and 15 minute load averages."""
     return [round(x, 2) for x in os.getloadavg()]

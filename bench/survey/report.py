@@ -35,6 +35,9 @@ LADDER_ROWS = [
     ("4", "anvil-pynative", "C++ loop, native hello (python -m anvil --native hello)"),
 ]
 STAGES = ["read", "parse", "environ", "app", "write"]
+NOISE_RULE = ("A difference is printed only where it is larger than its runs' spread (the "
+              "range of one cell's runs plus the other's: every difference a run of each can "
+              "show); otherwise it reads \"within noise\" with that spread.")
 
 
 class Cells:
@@ -46,11 +49,15 @@ class Cells:
         return self.by.get((server, runtime, workload))
 
     def value(self, server, runtime, workload, metric="requests_per_s", stat="median"):
+        s = self.summary(server, runtime, workload, metric)
+        return s[stat] if s else None
+
+    def summary(self, server, runtime, workload, metric="cpu_per_request_us"):
+        """The cell's summary of metric (median, min, max, n), or None."""
         c = self.get(server, runtime, workload)
         if not c or c["status"] not in ("ok", "errors"):
             return None
-        s = (c.get("summary") or {}).get(metric)
-        return s[stat] if s else None
+        return (c.get("summary") or {}).get(metric)
 
     def runtimes_of(self, key):
         s = servers.BY_KEY[key]
@@ -148,19 +155,37 @@ def ladder_table(cells, metric="cpu_per_request_us", digits=1):
 
 
 def ladder_steps(cells, runtime, workload):
-    """CPU/request of each ladder step and the differences between them."""
-    v = {k: cells.value(k, runtime, workload, "cpu_per_request_us")
+    """CPU/request of each ladder step (summaries: median, min, max) and the
+    differences between them (measure.difference(): within noise where the
+    runs' spread is larger than the difference); the last entry is step 4's
+    own summary, not a difference."""
+    v = {k: cells.summary(k, runtime, workload)
          for k in ("ref-python", "ref-fast", "anvil-fast", "anvil-pynative")}
     return v, {
-        "parser moved into C++ (1 − 2)": _diff(v["ref-python"], v["ref-fast"]),
-        "loop moved into C++ (2 − 3)": _diff(v["ref-fast"], v["anvil-fast"]),
-        "the app call through WSGI (3 − 4)": _diff(v["anvil-fast"], v["anvil-pynative"]),
+        "parser moved into C++ (1 − 2)": measure.difference(v["ref-python"], v["ref-fast"]),
+        "loop moved into C++ (2 − 3)": measure.difference(v["ref-fast"], v["anvil-fast"]),
+        "the app call through WSGI (3 − 4)": measure.difference(v["anvil-fast"],
+                                                                v["anvil-pynative"]),
         "what is left: kernel, C++ loop, parse (4)": v["anvil-pynative"],
     }
 
 
 def _diff(a, b):
     return None if a is None or b is None else a - b
+
+
+def difference_text(d, digits=1, unit=""):
+    """A difference of measure.difference(), or a summary (median (min–max)):
+    the figure, or "within noise (spread X µs)" where the runs' spread is
+    larger than it. Every ladder difference printed goes through here."""
+    if d is None:
+        return "—"
+    if "within_noise" not in d:
+        return f"{_fmt(d['median'], digits)} ({_fmt(d['min'], digits)}–{_fmt(d['max'], digits)})" \
+            + unit
+    if d["within_noise"]:
+        return f"within noise (spread {d['spread']:.{digits}f} µs)"
+    return f"{d['median']:.{digits}f}{unit}"
 
 
 def ladder_diff_table(cells):
@@ -171,8 +196,8 @@ def ladder_diff_table(cells):
     rows = {}
     for r in rts:
         for w in wl:
-            for name, val in ladder_steps(cells, r, w)[1].items():
-                rows.setdefault(name, []).append(_fmt(val, 1))
+            for name, d in ladder_steps(cells, r, w)[1].items():
+                rows.setdefault(name, []).append(difference_text(d))
     for name, cols in rows.items():
         lines.append(f"| {name} | " + " | ".join(cols) + " |")
     # chrome-2013 against ab: the header-parsing cost at each step.
@@ -181,12 +206,13 @@ def ladder_diff_table(cells):
             for _step, key, desc in LADDER_ROWS[:1] + LADDER_ROWS[1:2] + LADDER_ROWS[3:4]:
                 cols = []
                 for r in rts:
-                    d = _diff(cells.value(key, r, f"{mode}-chrome", "cpu_per_request_us"),
-                              cells.value(key, r, f"{mode}-ab", "cpu_per_request_us"))
+                    d = measure.difference(cells.summary(key, r, f"{mode}-chrome"),
+                                           cells.summary(key, r, f"{mode}-ab"))
                     for w in wl:
-                        cols.append(_fmt(d, 1) if w.startswith(mode) and w.endswith("chrome")
-                                    else "")
+                        cols.append(difference_text(d) if w.startswith(mode)
+                                    and w.endswith("chrome") else "")
                 lines.append(f"| chrome-2013 − ab, {key} | " + " | ".join(cols) + " |")
+    lines += ["", NOISE_RULE]
     return "\n".join(lines)
 
 
@@ -1317,24 +1343,26 @@ def survey_text(data):
 
 
 def ladder_text(data):
-    """`make demo`: the ladder's table on the console."""
+    """`make demo`: the ladder's table on the console, each cell's median with
+    the min–max of its runs, and the differences between the steps by
+    difference_text() (within noise where the runs' spread is larger)."""
     cells = Cells(data)
     wl = data["parameters"]["workloads"]
     rts = [r for r in ("cpython", "pypy") if r in data["parameters"]["runtimes"]]
-    out = [survey_text(data), "", "The cost ladder (server CPU µs per request, medians):"]
     cols = [(r, w) for r in rts for w in wl]
-    head = "".join(f"{RT[r].split()[0] + ' ' + w:>26}" for r, w in cols)
-    out.append(f"{'step':64}{head}")
-    rows = [(f"{step}  {desc}", key, r_) for step, key, desc in LADDER_ROWS for r_ in [None]]
+    head = "".join(f"{RT[r].split()[0] + ' ' + w:>30}" for r, w in cols)
+    out = [survey_text(data), "", f"The cost ladder: server CPU µs per request, median "
+           f"(min–max) of {data['parameters']['runs']} runs", f"{'step':64}{head}"]
+    rows = [(f"{step}  {desc}", key, None) for step, key, desc in LADDER_ROWS]
     rows.append(("4  anvil-native hello (the C++ binary, no Python)", "anvil-native", "native"))
     for label, key, fixed in rows:
-        vals = [cells.value(key, fixed or r, w, "cpu_per_request_us") for r, w in cols]
-        if any(v is not None for v in vals):  # a server the run left out is not a row
-            out.append(f"{label:64}" + "".join(f"{_fmt(v, 1):>26}" for v in vals))
-    out.append("")
-    for r in rts:
-        for w in wl:
-            _, diffs = ladder_steps(cells, r, w)
-            out.append(f"{RT[r]}, {WORKLOAD_LABELS[w]}: " + "; ".join(
-                f"{k} {_fmt(v, 1)} µs" for k, v in diffs.items()))
+        vals = [cells.summary(key, fixed or r, w) for r, w in cols]
+        if any(vals):  # a server the run left out is not a row
+            out.append(f"{label:64}" + "".join(f"{difference_text(v):>30}" for v in vals))
+    out += ["", "What each step saves (µs per request):", f"{'':64}{head}"]
+    steps = {(r, w): ladder_steps(cells, r, w)[1] for r, w in cols}
+    for name in next(iter(steps.values()), {}):
+        out.append(f"{name:64}" + "".join(f"{difference_text(steps[c][name]):>30}"
+                                          for c in cols))
+    out += ["", NOISE_RULE]
     return "\n".join(out)

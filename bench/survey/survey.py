@@ -87,6 +87,7 @@ FULL = {
     "servers": [s.key for s in servers.SERVERS], "runtimes": ["cpython", "pypy"],
     "workloads": list(WORKLOADS), "full_size": ["close-chrome"], "cell_seconds": 12.0,
     "requests": SURVEY_REQUESTS, "warmup": SURVEY_WARMUP, "runs": SURVEY_RUNS,
+    "pypy_requests": None, "pypy_warmup": None,
 }
 # --quick: under 5 minutes on 2 quiet cores. The survey's servers that ran in
 # 2013 and disagree between the runtimes (tornado, twisted), the ladder, the
@@ -100,13 +101,21 @@ QUICK = {
                 "nginx"],
     "runtimes": ["cpython", "pypy"], "workloads": ["close-chrome", "keepalive-chrome"],
     "full_size": [], "cell_seconds": 0.0, "requests": 1400, "warmup": 400, "runs": 3,
+    "pypy_requests": None, "pypy_warmup": None,
 }
-# --demo (`make demo`): the quick ladder, printed as a table, a couple of minutes.
+# --demo (`make demo`): the quick ladder, printed as a table, under 5 minutes.
+# PyPy's cells get their own counts: its JIT compiles over the first few
+# thousand requests of a server, so its warm-up slices are 5000 requests
+# (report.SMALL_SLICE: below that, two slices of a JIT still compiling can
+# agree by chance) and its counted runs as many; CPython settles in its
+# first slices. wsgiref (one connection at a time, a few hundred requests/s)
+# is left to the survey: at these counts it alone would take minutes.
 DEMO = {
     "servers": ["ref-python", "ref-fast", "anvil-fast", "anvil-llhttp", "anvil-pynative",
-                "anvil-native", "wsgiref"],
+                "anvil-native"],
     "runtimes": ["cpython", "pypy"], "workloads": ["keepalive-chrome", "keepalive-ab"],
-    "full_size": [], "cell_seconds": 0.0, "requests": 3000, "warmup": 1000, "runs": 3,
+    "full_size": [], "cell_seconds": 0.0, "requests": 3000, "warmup": 1000, "runs": 5,
+    "pypy_requests": 15000, "pypy_warmup": 10000,
 }
 # For --estimate, where no earlier results give a cell's rate: requests/s of
 # a pure-Python server on this 2-core machine class (and of the two that
@@ -171,6 +180,13 @@ def parse_stats(log):
     return out
 
 
+def counts(args, runtime):
+    """(requests, warmup) of a cell on runtime: PyPy's own where given."""
+    if runtime == "pypy" and args.pypy_requests is not None:
+        return args.pypy_requests, args.pypy_warmup
+    return args.requests, args.warmup
+
+
 class Sizing:
     """How many requests a warm-up slice and a counted run of one workload get.
 
@@ -182,12 +198,14 @@ class Sizing:
     slower one the same time (it is labelled capped). Another workload, with
     a cell budget, cuts each slice and run to an equal share of it (the least
     warm-up and the runs fill the budget). Without either, the counts are
-    fixed and no probe is needed.
+    fixed and no probe is needed. A PyPy cell takes --pypy-requests and
+    --pypy-warmup in place of --requests and --warmup where they are given.
     """
 
-    def __init__(self, args, workload):
-        self.slice_max = max(args.warmup // 2, 1)
-        self.run_max = args.requests - args.warmup
+    def __init__(self, args, workload, runtime=None):
+        requests, warmup = counts(args, runtime)
+        self.slice_max = max(warmup // 2, 1)
+        self.run_max = requests - warmup
         if workload in args.full_size:
             self.slice_s = self.slice_max / args.full_rate
             self.run_s = self.run_max / args.full_rate
@@ -266,7 +284,7 @@ def run_cell(server_def, runtime, workload, files, args, client):
     log = ""
     try:
         measure.verify(srv.host, srv.port, request)
-        sizing = Sizing(args, workload)
+        sizing = Sizing(args, workload, runtime)
         rate = warm_up(srv, client, request_file, close, sizing, cell)
         counted = sizing.run(rate)
         cell["counted_per_run"] = counted
@@ -335,7 +353,7 @@ def estimate_cell_s(server_def, runtime, workload, args, rates):
     mode = WORKLOADS[workload][0]
     rate = rates.get((server_def.key, runtime, workload)) or EST_SLOW.get(
         server_def.key, EST_RATE[mode])
-    sizing = Sizing(args, workload)
+    sizing = Sizing(args, workload, runtime)
     slices = EST_SLICES[runtime]
     n = (PROBE if sizing.needs_rate else 0) + slices * sizing.slice(rate)
     n += args.runs * sizing.run(rate)
@@ -366,6 +384,10 @@ def install_peers():
               file=sys.stderr)
 
 
+def load_text(load):
+    return " ".join(f"{x:.2f}" for x in load)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -380,6 +402,10 @@ def parse_args(argv):
                    f"(survey: {SURVEY_REQUESTS})")
     p.add_argument("--warmup", type=int, help=f"the least warm-up, not counted: two slices of "
                    f"half of it, more until CPU per request settles (survey: {SURVEY_WARMUP})")
+    p.add_argument("--pypy-requests", type=int, help="requests per run of a PyPy cell, warm-up "
+                   f"included (default: --requests; demo: {DEMO['pypy_requests']})")
+    p.add_argument("--pypy-warmup", type=int, help="the least warm-up of a PyPy cell "
+                   f"(default: --warmup; demo: {DEMO['pypy_warmup']})")
     p.add_argument("--runs", type=int, help=f"counted runs per cell (default {SURVEY_RUNS})")
     p.add_argument("--servers", help="comma-separated keys: " + ",".join(servers.BY_KEY))
     p.add_argument("--runtimes", help="comma-separated: cpython,pypy")
@@ -420,12 +446,16 @@ def parse_args(argv):
         args.full_size = [] if args.full_size == "none" else args.full_size.split(",")
     if args.cell_seconds is None:
         args.cell_seconds = preset["cell_seconds"]
-    for name in ("requests", "warmup", "runs"):
+    for name in ("requests", "warmup", "runs", "pypy_requests", "pypy_warmup"):
         value = getattr(args, name)
         if value is None:
             setattr(args, name, preset[name])
-        elif (name != "warmup" and value < 1) or value < 0:
-            p.error(f"--{name} must be positive")
+        elif ("warmup" not in name and value < 1) or value < 0:
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    if (args.pypy_requests is None) != (args.pypy_warmup is None):
+        # One of the two given: the other is --requests' or --warmup's.
+        args.pypy_requests = args.requests if args.pypy_requests is None else args.pypy_requests
+        args.pypy_warmup = args.warmup if args.pypy_warmup is None else args.pypy_warmup
     if args.cell_seconds < 0 or args.full_rate <= 0:
         p.error("--cell-seconds and --full-rate must be positive")
     bad = ([k for k in args.servers if k not in servers.BY_KEY]
@@ -433,12 +463,15 @@ def parse_args(argv):
            + [w for w in args.workloads + args.full_size if w not in WORKLOADS])
     if bad:
         p.error(f"unknown names: {', '.join(bad)}")
-    if args.requests <= args.warmup:
-        p.error("--requests must exceed --warmup (it counts the warm-up)")
+    if args.requests <= args.warmup or (args.pypy_requests is not None
+                                        and args.pypy_requests <= args.pypy_warmup):
+        p.error("--requests must exceed --warmup (it counts the warm-up), and "
+                "--pypy-requests --pypy-warmup")
     chosen = {"servers": set(args.servers), "runtimes": set(args.runtimes),
               "workloads": set(args.workloads), "full_size": set(args.full_size),
               "cell_seconds": args.cell_seconds, "requests": args.requests,
-              "warmup": args.warmup, "runs": args.runs}
+              "warmup": args.warmup, "runs": args.runs, "pypy_requests": args.pypy_requests,
+              "pypy_warmup": args.pypy_warmup}
     full = {k: set(v) if isinstance(v, list) else v for k, v in FULL.items()}
     if args.matrix == "full" and (chosen != full or args.full_rate != FULL_RATE):
         args.matrix = "reduced"
@@ -462,13 +495,16 @@ def committed(out):
 
 
 def parameters(args):
-    return {"requests": args.requests, "warmup": args.warmup, "runs": args.runs,
-            "counted_per_run": args.requests - args.warmup, "threads": THREADS,
-            "connections": CONNECTIONS, "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU,
-            "servers": args.servers, "runtimes": args.runtimes, "workloads": args.workloads,
-            "full_size": args.full_size, "full_rate": args.full_rate,
-            "cell_seconds": args.cell_seconds, "warmup_rule": WARMUP_RULE,
-            "probe": PROBE, "min_slice": MIN_SLICE, "min_counted": MIN_COUNTED}
+    out = {"requests": args.requests, "warmup": args.warmup, "runs": args.runs,
+           "counted_per_run": args.requests - args.warmup, "threads": THREADS,
+           "connections": CONNECTIONS, "server_cpu": SERVER_CPU, "client_cpu": CLIENT_CPU,
+           "servers": args.servers, "runtimes": args.runtimes, "workloads": args.workloads,
+           "full_size": args.full_size, "full_rate": args.full_rate,
+           "cell_seconds": args.cell_seconds, "warmup_rule": WARMUP_RULE,
+           "probe": PROBE, "min_slice": MIN_SLICE, "min_counted": MIN_COUNTED}
+    if args.pypy_requests is not None:  # absent otherwise: earlier results stay resumable
+        out.update(pypy_requests=args.pypy_requests, pypy_warmup=args.pypy_warmup)
+    return out
 
 
 def merge(old, new):
@@ -507,9 +543,29 @@ def print_cell(cell, i, n, kept=False):
         if cell.get("capped"):
             extra += f"; capped at {cell['counted_per_run']} per run"
         print(f"[{i}/{n}] {what}: {rps['median']:.0f} req/s ({rps['min']:.0f}-{rps['max']:.0f}), "
-              f"{cpu['median']:.1f} us CPU/request{extra} ({cell['wall_s']} s)", flush=True)
+              f"{cpu['median']:.1f} us CPU/request ({cpu['min']:.1f}-{cpu['max']:.1f}){extra} "
+              f"({cell['wall_s']} s)", flush=True)
     else:
         print(f"[{i}/{n}] {what}: {cell['status'].upper()}: {cell['error']}", flush=True)
+
+
+def rule_text(args):
+    """How every cell is warmed and measured, for the console: the warm-up
+    rule (measure.warm_up with WARMUP_RULE), the counts, what is printed."""
+    def sizes(runtime):
+        requests, warmup = counts(args, runtime)
+        return f"{max(warmup // 2, 1)}", f"{requests - warmup}"
+
+    (sl, run), (psl, prun) = sizes(None), sizes("pypy")
+    pypy = (psl, prun) != (sl, run) and "pypy" in args.runtimes
+    upto = "up to " if args.full_size or args.cell_seconds else ""
+    return (f"each cell is warmed by the shared rule (bench/measure/warmup.py): slices of {upto}"
+            f"{sl} requests{f' (PyPy: {psl})' if pypy else ''}, not counted, until the "
+            f"server's CPU per request in the last two slices agrees within "
+            f"{WARMUP_RULE['tolerance']:.0%} (at least {WARMUP_RULE['min_slices']} slices, at "
+            f"most {WARMUP_RULE['max_slices']}); then {args.runs} counted runs of {upto}{run} "
+            f"requests{f' (PyPy: {prun})' if pypy else ''}; a cell's figure is the median "
+            "(min–max) of its runs")
 
 
 def plan_text(cells, args, rates):
@@ -548,9 +604,8 @@ def main(argv):
               "full": "FULL survey matrix"}[args.matrix]
     print(f"survey: {banner}")
     print(f"survey: {len(cells)} cells ({len(args.servers)} servers x runtimes x "
-          f"{len(args.workloads)} workloads), {args.requests} requests per run of which "
-          f"{args.warmup} warm-up (at least; more until CPU per request settles), "
-          f"{args.runs} runs; estimated about {est / 60:.0f} min", flush=True)
+          f"{len(args.workloads)} workloads); estimated about {est / 60:.0f} min")
+    print(f"survey: {rule_text(args)}", flush=True)
     if args.full_size:
         print(f"survey: {', '.join(args.full_size)} at full size for servers from "
               f"{args.full_rate:g} req/s (slower ones: the time that takes at that rate)")
@@ -579,6 +634,10 @@ def main(argv):
         data["resumes"] = old.get("resumes", []) + [{
             k: now[k] for k in ("date", "git_commit", "load_average_at_start")}]
     started = time.monotonic() - (old.get("elapsed_s", 0) if done else 0)
+    m = data["machine"]
+    print(f"survey: {m['date']}, commit {m['git_commit']}, {m['cpu_model']} ({m['cores']} "
+          f"cores), load average {load_text(m['load_average_at_start'])} at the start",
+          flush=True)
 
     def save():
         data["load_average_at_end"] = os.getloadavg()
@@ -604,7 +663,8 @@ def main(argv):
             print_cell(cell, i, len(cells), kept=bool(kept))
     data["complete"] = True
     out = save()
-    print(f"survey: done in {data['elapsed_s'] / 60:.1f} min")
+    print(f"survey: done in {data['elapsed_s'] / 60:.1f} min, load average "
+          f"{load_text(data['load_average_at_end'])} at the end")
     if args.matrix == "demo":
         print(report.ladder_text(data))
         return 0

@@ -53,6 +53,32 @@ def test_summarize():
     assert measure.summarize([None]) is None
 
 
+def runs(median, low, high):
+    return {"median": median, "min": low, "max": high, "n": 5}
+
+
+@pytest.mark.parametrize("name, a, b, median, spread, noise", [
+    ("apart, tight runs", runs(10.0, 9.8, 10.2), runs(5.0, 4.9, 5.1), 5.0, 0.6, False),
+    ("a negative difference inside the spread (issue 12's −18.2 µs)",
+     runs(30.0, 22.0, 52.0), runs(48.2, 30.0, 60.0), -18.2, 60.0, True),
+    ("a negative difference outside it", runs(5.0, 4.8, 5.2), runs(9.0, 8.9, 9.1), -4.0, 0.6,
+     False),
+    ("the spread exactly the difference", runs(12.0, 11.0, 13.0), runs(9.0, 8.5, 9.5), 3.0,
+     3.0, False),
+    ("overlapping runs", runs(10.0, 8.0, 12.0), runs(9.0, 8.5, 9.5), 1.0, 5.0, True),
+    ("one run each, equal", runs(7.0, 7.0, 7.0), runs(7.0, 7.0, 7.0), 0.0, 0.0, False),
+])
+def test_a_difference_smaller_than_its_runs_spread_is_within_noise(name, a, b, median, spread,
+                                                                   noise):
+    d = measure.difference(a, b)
+    assert d == {"median": median, "spread": spread, "within_noise": noise}, name
+
+
+def test_a_difference_with_a_missing_side_is_none():
+    assert measure.difference(None, runs(1.0, 1.0, 1.0)) is None
+    assert measure.difference(runs(1.0, 1.0, 1.0), None) is None
+
+
 # --- the probe --------------------------------------------------------------------------
 
 def serve_once(response):

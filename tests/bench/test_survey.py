@@ -66,6 +66,27 @@ def test_the_other_workloads_share_the_cell_budget():
     assert s.slice(1e6) == 15000 and s.run(1e6) == 90000  # never above the survey's counts
 
 
+def test_the_demo_gives_pypy_cells_their_own_counts():
+    a = args_of("--demo")
+    cpython, pypy = survey.Sizing(a, "keepalive-chrome", "cpython"), \
+        survey.Sizing(a, "keepalive-chrome", "pypy")
+    assert (cpython.slice(None), cpython.run(None)) == (500, 2000)
+    assert (pypy.slice(None), pypy.run(None)) == (report.SMALL_SLICE, 5000)
+    assert a.runs == 5 and "wsgiref" not in a.servers
+    rule = survey.rule_text(a)
+    assert "slices of 500 requests (PyPy: 5000)" in rule and "within 5%" in rule
+    assert "5 counted runs of 2000 requests (PyPy: 5000)" in rule and "median (min–max)" in rule
+    # Elsewhere PyPy takes --requests and --warmup, unless told; one of the two alone
+    # takes the other from them.
+    q = args_of("--quick")
+    assert survey.Sizing(q, "close-chrome", "pypy").slice(None) == q.warmup // 2
+    assert "PyPy" not in survey.rule_text(q)
+    one = args_of("--quick", "--pypy-warmup", "600")
+    assert survey.counts(one, "pypy") == (one.requests, 600)
+    assert survey.parameters(one)["pypy_warmup"] == 600
+    assert "pypy_warmup" not in survey.parameters(q)  # earlier results stay resumable
+
+
 def test_quick_and_uncapped_cells_have_fixed_counts_and_no_probe():
     a = args_of("--quick")
     s = survey.Sizing(a, "close-chrome")
@@ -90,6 +111,7 @@ def test_only_the_full_parameters_are_labelled_full(argv, matrix):
 @pytest.mark.parametrize("argv", [
     ["--servers", "nope"], ["--full-size", "close-nope"], ["--requests", "10", "--warmup", "10"],
     ["--resume", "--merge"], ["--demo", "--resume"], ["--cell-seconds", "-1"],
+    ["--pypy-requests", "100", "--pypy-warmup", "100"], ["--pypy-requests", "0"],
 ])
 def test_bad_options_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as e:
@@ -155,13 +177,16 @@ def test_the_new_servers_serve_hello_on_cpython(key):
 
 # --- the report on made-up figures ------------------------------------------------------
 
-def cell(server, runtime, workload, cpu, rps=None, slices=None, status="ok", settled=True):
-    s = lambda v: {"median": v, "min": v, "max": v, "n": 3}  # noqa: E731
+def cell(server, runtime, workload, cpu, rps=None, slices=None, status="ok", settled=True,
+         runs=None):
+    """runs: (min, max) of the cell's CPU per request; else every run at cpu."""
+    s = lambda v, r=None: {"median": v, "min": (r or (v, v))[0],  # noqa: E731
+                           "max": (r or (v, v))[1], "n": 3}
     c = {"server": server, "runtime": runtime, "workload": workload, "status": status,
          "label": srvs.BY_KEY[server].label, "group": srvs.BY_KEY[server].group,
          "error": "why" if status != "ok" else None, "runs": []}
     if status == "ok":
-        c["summary"] = {"cpu_per_request_us": s(cpu), "requests_per_s": s(rps or 1e6 / cpu),
+        c["summary"] = {"cpu_per_request_us": s(cpu, runs), "requests_per_s": s(rps or 1e6 / cpu),
                         "errors": 0, "requests": 300}
     if slices:
         c["warmup"] = {"slices": [{"cpu_us": v, "requests": 100, "requests_per_s": r}
@@ -293,6 +318,53 @@ def test_write_section_replaces_only_between_its_markers(tmp_path):
                                   "\n\nafter\n")
     measure.write_section(readme, "apps", "x")
     assert readme.read_text().endswith("<!-- apps:begin -->\n\nx\n\n<!-- apps:end -->\n")
+
+
+# --- ladder differences and the runs' spread ---------------------------------------------
+
+def noisy_ladder(rt="pypy", w="keepalive-chrome"):
+    """Issue 12's PyPy demo: step 1 − 2 came out at −18.2 µs from runs that
+    spread wider than that; step 2 − 3 at 15.6 µs from tight runs."""
+    return [cell("ref-python", rt, w, 30.0, runs=(22.0, 52.0)),
+            cell("ref-fast", rt, w, 48.2, runs=(47.7, 48.7)),
+            cell("anvil-fast", rt, w, 32.6, runs=(32.0, 33.0)),
+            cell("anvil-pynative", rt, w, 10.0, runs=(9.5, 10.5)),
+            cell("anvil-native", "native", w, 4.0, runs=(3.9, 4.2))]
+
+
+def test_difference_text_prints_a_difference_or_within_noise():
+    d = measure.difference
+    a, b = {"median": 10.0, "min": 9.0, "max": 11.0}, {"median": 9.0, "min": 8.5, "max": 9.5}
+    assert report.difference_text(d(a, b)) == "within noise (spread 3.0 µs)"
+    far = {"median": 20.0, "min": 19.5, "max": 20.5}
+    assert report.difference_text(d(far, b)) == "11.0"
+    assert report.difference_text(d(far, b), unit=" µs") == "11.0 µs"
+    assert report.difference_text(far) == "20.0 (19.5–20.5)"  # a cell's own figure
+    assert report.difference_text(None) == "—"
+
+
+def test_the_demo_never_prints_a_difference_inside_its_runs_spread():
+    data = data_of(noisy_ladder(), workloads=("keepalive-chrome",), runtimes=("pypy",))
+    text = report.ladder_text(data)
+    steps = {ln.split("  ")[0]: ln for ln in text.splitlines()
+             if ln.startswith(("parser moved", "loop moved", "the app call", "what is left"))}
+    assert "within noise (spread 31.0 µs)" in steps["parser moved into C++ (1 − 2)"]
+    assert "-18.2" not in text and "−18.2" not in text
+    assert steps["loop moved into C++ (2 − 3)"].split()[-1] == "15.6"
+    assert steps["the app call through WSGI (3 − 4)"].split()[-1] == "22.6"
+    assert steps["what is left: kernel, C++ loop, parse (4)"].endswith("10.0 (9.5–10.5)")
+    assert "30.0 (22.0–52.0)" in text and "4.0 (3.9–4.2)" in text  # each step's runs
+    assert report.NOISE_RULE in text
+
+
+def test_the_surveys_ladder_table_uses_the_same_rule():
+    cells = report.Cells(data_of(noisy_ladder(), workloads=("keepalive-chrome",),
+                                 runtimes=("pypy",)))
+    table = report.ladder_diff_table(cells)
+    row = lambda name: next(ln for ln in table.splitlines() if ln.startswith(f"| {name}"))  # noqa: E731,E501
+    assert row("parser moved").endswith("| within noise (spread 31.0 µs) |")
+    assert row("loop moved").endswith("| 15.6 |")
+    assert report.NOISE_RULE in table
 
 
 # --- end to end: a run, interrupted, resumed --------------------------------------------
