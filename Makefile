@@ -142,9 +142,13 @@ soak: build bench-deps
 	$(PYTHON) bench/soak/soak.py --seconds $(SOAK_SECONDS)
 
 # The quick cost ladder (survey.py --demo): anvil with both parsers and native,
-# the pure-Python reference server, wsgiref; prints its table, writes nothing.
+# the pure-Python reference server with both; PyPy's cells warmed until their
+# CPU per request settles; medians (min-max) of 5 runs, differences inside
+# their runs' spread printed as within noise; writes nothing; under 5 minutes.
+# DEMO_ARGS passes options through, e.g. DEMO_ARGS="--out build/demo-1.json" to
+# keep the figures for survey.py --compare.
 demo: build
-	$(PYTHON) bench/survey/survey.py --demo
+	$(PYTHON) bench/survey/survey.py --demo $(DEMO_ARGS)
 
 bench: build bench-deps
 	bench/parser/run.sh

@@ -20,8 +20,9 @@ def summarize(values, digits=3):
 
 def difference(a, b, digits=3):
     """What separates two summaries (summarize()'s dicts) of the same figure:
-    {"median": a's median − b's, "spread": how far the runs' differences
-    range, "within_noise": bool}, or None when either is missing.
+    {"median": a's median − b's, "min", "max": the least and the most a run
+    of a minus a run of b comes to, "spread": max − min, "within_noise":
+    bool}, or None when either is missing.
 
     The spread is (a.max − b.min) − (a.min − b.max) = a's range + b's range:
     the width of every difference a run of a and a run of b can show. Where
@@ -32,9 +33,10 @@ def difference(a, b, digits=3):
     if not a or not b:
         return None
     median = a["median"] - b["median"]
-    spread = (a["max"] - a["min"]) + (b["max"] - b["min"])
-    return {"median": round(median, digits), "spread": round(spread, digits),
-            "within_noise": spread > abs(median)}
+    low, high = a["min"] - b["max"], a["max"] - b["min"]
+    return {"median": round(median, digits), "min": round(low, digits),
+            "max": round(high, digits), "spread": round(high - low, digits),
+            "within_noise": high - low > abs(median)}
 
 
 def load_average():

@@ -1350,7 +1350,8 @@ def ladder_text(data):
     wl = data["parameters"]["workloads"]
     rts = [r for r in ("cpython", "pypy") if r in data["parameters"]["runtimes"]]
     cols = [(r, w) for r in rts for w in wl]
-    head = "".join(f"{RT[r].split()[0] + ' ' + w:>30}" for r, w in cols)
+    width = 32
+    head = "".join(f"{RT[r].split()[0] + ' ' + w:>{width}}" for r, w in cols)
     out = [survey_text(data), "", f"The cost ladder: server CPU µs per request, median "
            f"(min–max) of {data['parameters']['runs']} runs", f"{'step':64}{head}"]
     rows = [(f"{step}  {desc}", key, None) for step, key, desc in LADDER_ROWS]
@@ -1358,11 +1359,59 @@ def ladder_text(data):
     for label, key, fixed in rows:
         vals = [cells.summary(key, fixed or r, w) for r, w in cols]
         if any(vals):  # a server the run left out is not a row
-            out.append(f"{label:64}" + "".join(f"{difference_text(v):>30}" for v in vals))
+            out.append(f"{label:64}" + "".join(f"{difference_text(v):>{width}}" for v in vals))
     out += ["", "What each step saves (µs per request):", f"{'':64}{head}"]
     steps = {(r, w): ladder_steps(cells, r, w)[1] for r, w in cols}
     for name in next(iter(steps.values()), {}):
-        out.append(f"{name:64}" + "".join(f"{difference_text(steps[c][name]):>30}"
+        out.append(f"{name:64}" + "".join(f"{difference_text(steps[c][name]):>{width}}"
                                           for c in cols))
     out += ["", NOISE_RULE]
+    return "\n".join(out)
+
+
+def _overlap(a, b):
+    return a["min"] <= b["max"] and b["min"] <= a["max"]
+
+
+def compare_text(a, b):
+    """Two runs of the same matrix (e.g. two `make demo --out` runs) side by
+    side, as Markdown: each cell's CPU per request, median (min–max), in
+    both and whether the two ranges overlap; then each ladder difference in
+    both, which agree where both are within noise or their ranges (every
+    difference a run of each cell can show) overlap."""
+    ca, cb = Cells(a), Cells(b)
+    out = []
+    for name, d in (("A", a), ("B", b)):
+        m = d["machine"]
+        out.append(f"- run {name}: {m['date']}, commit {m['git_commit']}, {m['cpu_model']} "
+                   f"({m['cores']} cores), load average {m['load_average_at_start']} at the "
+                   f"start, {d.get('load_average_at_end')} at the end, "
+                   f"{d.get('elapsed_s', 0) / 60:.1f} min")
+    out += ["", "| server | runtime | workload | run A: CPU µs/request | run B | ranges |",
+            "|---|---|---|--:|--:|---|"]
+    agree = total = 0
+    for c in a["cells"]:
+        sa = ca.summary(c["server"], c["runtime"], c["workload"])
+        sb = cb.summary(c["server"], c["runtime"], c["workload"])
+        if not sa or not sb:
+            continue
+        total += 1
+        agree += _overlap(sa, sb)
+        out.append(f"| {c['label']} | {RT[c['runtime']]} | {WORKLOAD_LABELS[c['workload']]} | "
+                   f"{difference_text(sa)} | {difference_text(sb)} | "
+                   f"{'overlap' if _overlap(sa, sb) else '**apart**'} |")
+    out += ["", f"{agree} of {total} cells' ranges overlap.", "",
+            "| ladder difference | runtime, workload | run A | run B | verdict |",
+            "|---|---|--:|--:|---|"]
+    rts = [r for r in ("cpython", "pypy") if r in a["parameters"]["runtimes"]]
+    for r in rts:
+        for w in a["parameters"]["workloads"]:
+            sa, sb = ladder_steps(ca, r, w)[1], ladder_steps(cb, r, w)[1]
+            for name, da in sa.items():
+                db = sb[name]
+                if da is None or db is None or "within_noise" not in da:
+                    continue
+                same = (da["within_noise"] and db["within_noise"]) or _overlap(da, db)
+                out.append(f"| {name} | {RT[r]}, {WORKLOAD_LABELS[w]} | {difference_text(da)} "
+                           f"| {difference_text(db)} | {'agree' if same else '**differ**'} |")
     return "\n".join(out)

@@ -4,11 +4,13 @@ with the cost ladder that takes a request apart stage by stage (issue 5) and
 uvicorn's loop x parser matrix as a second, independent ladder (issue 14).
 
     bench/survey/survey.py [--quick | --demo] [--requests N --warmup M --runs R]
+                           [--pypy-requests N --pypy-warmup M]
                            [--servers a,b] [--runtimes cpython,pypy]
                            [--workloads close-chrome,...] [--full-size W,..|none]
                            [--cell-seconds S] [--out FILE] [--resume | --merge]
                            [--estimate] [--build-dir build]
     bench/survey/survey.py --report-only      # redo SURVEY.md and the charts from --out
+    bench/survey/survey.py --compare A B      # two runs' results side by side
 
 Every cell of the matrix (server x runtime x workload) is measured the same way:
 start the server pinned to core 0 (bench/measure), check one response
@@ -395,6 +397,10 @@ def parse_args(argv):
     mode.add_argument("--quick", action="store_true", help="the reduced matrix, under 5 minutes")
     mode.add_argument("--demo", action="store_true",
                       help="the quick ladder (make demo): print its table, write no results")
+    mode.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                      help="two runs' results JSON (e.g. two `--demo --out` runs) side by "
+                      "side: each cell's median (min–max) and whether the ranges overlap, the "
+                      "ladder's differences in both; runs nothing")
     mode.add_argument("--report-only", action="store_true",
                       help="rewrite SURVEY.md and the charts (and the README section, for "
                       "bench/results/survey.json) from --out")
@@ -585,6 +591,10 @@ def plan_text(cells, args, rates):
 
 def main(argv):
     args = parse_args(argv)
+    if args.compare:
+        a, b = (json.loads(Path(f).read_text()) for f in args.compare)
+        print(report.compare_text(a, b))
+        return 0
     if args.report_only:
         data = json.loads(args.out.read_text())
         report.write_all(data, args.out.parent, readme=committed(args.out))

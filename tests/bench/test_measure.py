@@ -71,7 +71,9 @@ def runs(median, low, high):
 def test_a_difference_smaller_than_its_runs_spread_is_within_noise(name, a, b, median, spread,
                                                                    noise):
     d = measure.difference(a, b)
-    assert d == {"median": median, "spread": spread, "within_noise": noise}, name
+    assert (d["median"], d["spread"], d["within_noise"]) == (median, spread, noise), name
+    assert (d["min"], d["max"]) == (round(a["min"] - b["max"], 3),
+                                    round(a["max"] - b["min"], 3)), name
 
 
 def test_a_difference_with_a_missing_side_is_none():

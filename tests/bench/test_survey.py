@@ -367,6 +367,35 @@ def test_the_surveys_ladder_table_uses_the_same_rule():
     assert report.NOISE_RULE in table
 
 
+def test_compare_says_which_cells_and_differences_agree_between_two_runs():
+    a = data_of(noisy_ladder(), workloads=("keepalive-chrome",), runtimes=("pypy",))
+    moved = noisy_ladder()
+    moved[2] = cell("anvil-fast", "pypy", "keepalive-chrome", 40.0, runs=(39.5, 41.0))
+    b = data_of(moved, workloads=("keepalive-chrome",), runtimes=("pypy",))
+    text = report.compare_text(a, b)
+    row = lambda start: next(ln for ln in text.splitlines() if ln.startswith(start))  # noqa: E731
+    assert row("| anvil.refserver (Python parser) |").endswith("| overlap |")
+    assert row("| anvil WSGI (fast parser) |").endswith(
+        "| 32.6 (32.0–33.0) | 40.0 (39.5–41.0) | **apart** |")
+    assert "4 of 5 cells' ranges overlap." in text
+    # 2 − 3: 15.6 (14.7 to 16.7) in A, 8.2 (6.7 to 9.2) in B; 1 − 2 within noise in both.
+    assert row("| loop moved").endswith("| 15.6 | 8.2 | **differ** |")
+    assert row("| parser moved").endswith("| agree |")
+    assert row("| the app call").endswith("| 22.6 | 30.0 | **differ** |")
+
+
+def test_compare_reads_two_results_files(tmp_path):
+    data = data_of(noisy_ladder(), workloads=("keepalive-chrome",), runtimes=("pypy",))
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for p in paths:
+        p.write_text(json.dumps(data))
+    r = subprocess.run([PYTHON, os.path.join(SURVEY, "survey.py"), "--compare"]
+                       + [str(p) for p in paths], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == report.compare_text(data, data) + "\n"
+    assert "5 of 5 cells' ranges overlap." in r.stdout
+
+
 # --- end to end: a run, interrupted, resumed --------------------------------------------
 
 @pytest.mark.skipif(not os.access(HAMMER, os.X_OK), reason="build/bin/hammer is not built")
