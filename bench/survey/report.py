@@ -297,20 +297,23 @@ def warmup_rule_text(cells):
     p = cells.data["parameters"]
     if not rule:
         return ""
+    pypy_warmup = p["warmup"] if p.get("pypy_warmup") is None else p["pypy_warmup"]
     return (f"The warm-up rule (`bench/measure/warmup.py`, the one every benchmark here "
             f"uses): requests in slices, not counted, until the server's CPU per request in "
             f"the last two slices agrees within {rule['tolerance']:.0%}; at least "
             f"{rule['min_slices']} slices, at most {rule['max_slices']}. A slice is half of "
-            f"the least warm-up ({p['warmup']:,} requests), or what the server answers in its "
+            f"the least warm-up ({p['warmup']:,} requests"
+            + (f"; PyPy's: {p['pypy_warmup']:,}" if p.get("pypy_warmup") is not None else "")
+            + "), or what the server answers in its "
             "share of the time where the cell is sized by time; a cell sized by time starts "
             f"with a probe of {p.get('probe', 500)} requests that gives its rate. CPython "
             "settles in the first slices; PyPy's JIT compiles for a while. A cell marked "
             "*not settled* reached the cap with its CPU per request still moving: its figures "
             "are not warm." + (
-                f" Here a slice is only {p['warmup'] // 2:,} requests: two slices of a JIT that "
-                "is still compiling can agree by chance, so PyPy's figures in this run are not "
-                "warm even where settled (the full matrix's slices are 15,000)."
-                if p["warmup"] // 2 < SMALL_SLICE else ""))
+                f" Here a slice is only {pypy_warmup // 2:,} requests: two slices of a JIT "
+                "that is still compiling can agree by chance, so PyPy's figures in this run are "
+                "not warm even where settled (the full matrix's slices are 15,000)."
+                if pypy_warmup // 2 < SMALL_SLICE else ""))
 
 
 SMALL_SLICE = 5000  # below this, PyPy's slices can agree by chance before the JIT settles
