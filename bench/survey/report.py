@@ -417,6 +417,25 @@ def _move_text(m):
     return "—" if m is None else f"{m[0]:+.1f} µs ({m[1]:.2f}x)"
 
 
+def move_text(cells, a, b, runtime, workload):
+    """What moving a stage into C saves, server a's cell against b's:
+    _move_text(), or "within noise" where the runs' spread is larger
+    (difference_text(), the rule of every ladder difference)."""
+    sa, sb = cells.summary(a, runtime, workload), cells.summary(b, runtime, workload)
+    d = measure.difference(sa, sb)
+    if d and d["within_noise"]:
+        return difference_text(d)
+    return _move_text(_move(sa and sa["median"], sb and sb["median"]))
+
+
+# uvicorn's moves, (label, server with the stage in Python, server with it in C):
+# the parser on each loop, the loop with each parser.
+UVICORN_PARSER_MOVES = [(loop, servers.uvicorn_key(loop, "h11"),
+                         servers.uvicorn_key(loop, "httptools")) for loop in ("asyncio", "uvloop")]
+UVICORN_LOOP_MOVES = [(http, servers.uvicorn_key("asyncio", http),
+                       servers.uvicorn_key("uvloop", http)) for http in ("h11", "httptools")]
+
+
 def uvicorn_table(cells, runtime, workload):
     """The 2x2: loop (rows) x parser (columns), CPU µs per request (req/s),
     with what moving each stage into C saves at the margins."""
@@ -433,17 +452,13 @@ def uvicorn_table(cells, runtime, workload):
 
     lines = ["| uvicorn: CPU µs/request (req/s) | h11 (Python parser) | httptools (C parser) "
              "| parser into C (h11 − httptools) |", "|---|--:|--:|--:|"]
-    for loop in ("asyncio", "uvloop"):
-        m = _move(uv(cells, loop, "h11", runtime, workload),
-                  uv(cells, loop, "httptools", runtime, workload))
+    for loop, a, b in UVICORN_PARSER_MOVES:
         lines.append(f"| {servers.UVICORN_LABELS[loop]} | {cell(loop, 'h11')} | "
-                     f"{cell(loop, 'httptools')} | {_move_text(m)} |")
-    moves = [_move(uv(cells, "asyncio", h, runtime, workload),
-                   uv(cells, "uvloop", h, runtime, workload)) for h in ("h11", "httptools")]
-    both = _move(uv(cells, "asyncio", "h11", runtime, workload),
-                 uv(cells, "uvloop", "httptools", runtime, workload))
-    lines.append(f"| loop into C (asyncio − uvloop) | {_move_text(moves[0])} | "
-                 f"{_move_text(moves[1])} | both: {_move_text(both)} |")
+                     f"{cell(loop, 'httptools')} | {move_text(cells, a, b, runtime, workload)} |")
+    moves = [move_text(cells, a, b, runtime, workload) for _, a, b in UVICORN_LOOP_MOVES]
+    both = move_text(cells, servers.uvicorn_key("asyncio", "h11"),
+                     servers.uvicorn_key("uvloop", "httptools"), runtime, workload)
+    lines.append(f"| loop into C (asyncio − uvloop) | {moves[0]} | {moves[1]} | both: {both} |")
     return "\n".join(lines)
 
 
@@ -457,13 +472,13 @@ def anvil_moves(cells, runtime, workload):
 def uvicorn_moves(cells, runtime, workload):
     """uvicorn's: (parser into C on each loop, loop into C with each parser),
     each a list of (label, move) where both cells ran."""
-    parser = [(loop, _move(uv(cells, loop, "h11", runtime, workload),
-                           uv(cells, loop, "httptools", runtime, workload)))
-              for loop in ("asyncio", "uvloop")]
-    loop = [(http, _move(uv(cells, "asyncio", http, runtime, workload),
-                         uv(cells, "uvloop", http, runtime, workload)))
-            for http in ("h11", "httptools")]
-    return [(k, m) for k, m in parser if m], [(k, m) for k, m in loop if m]
+    def moves(pairs):
+        out = [(k, _move(cells.value(a, runtime, workload, "cpu_per_request_us"),
+                         cells.value(b, runtime, workload, "cpu_per_request_us")))
+               for k, a, b in pairs]
+        return [(k, m) for k, m in out if m]
+
+    return moves(UVICORN_PARSER_MOVES), moves(UVICORN_LOOP_MOVES)
 
 
 def parser_share(m):
@@ -472,8 +487,11 @@ def parser_share(m):
     return 1 - 1 / m[1]
 
 
-def _moves_text(ms):
-    return "<br>".join(f"on {k}: {_move_text(m)}" for k, m in ms) or "n/a"
+def _moves_text(cells, pairs, runtime, workload):
+    """move_text() of each of uvicorn's pairs whose two cells were measured."""
+    return "<br>".join(f"on {k}: {move_text(cells, a, b, runtime, workload)}"
+                       for k, a, b in pairs if cells.summary(a, runtime, workload)
+                       and cells.summary(b, runtime, workload)) or "n/a"
 
 
 def ladders_table(cells):
@@ -486,10 +504,11 @@ def ladders_table(cells):
              "(asyncio − uvloop) |", "|---|--:|--:|--:|--:|"]
     for rt in rts:
         for w in wl:
-            ap, al = anvil_moves(cells, rt, w)
-            up, ul = uvicorn_moves(cells, rt, w)
-            lines.append(f"| {RT[rt]}, {WORKLOAD_LABELS[w]} | {_move_text(ap)} | "
-                         f"{_moves_text(up)} | {_move_text(al)} | {_moves_text(ul)} |")
+            lines.append(f"| {RT[rt]}, {WORKLOAD_LABELS[w]} | "
+                         f"{move_text(cells, 'ref-python', 'ref-fast', rt, w)} | "
+                         f"{_moves_text(cells, UVICORN_PARSER_MOVES, rt, w)} | "
+                         f"{move_text(cells, 'ref-fast', 'anvil-fast', rt, w)} | "
+                         f"{_moves_text(cells, UVICORN_LOOP_MOVES, rt, w)} |")
     return "\n".join(lines)
 
 

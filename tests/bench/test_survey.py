@@ -367,6 +367,24 @@ def test_the_surveys_ladder_table_uses_the_same_rule():
     assert report.NOISE_RULE in table
 
 
+def test_the_second_ladders_tables_use_the_same_rule():
+    w = "keepalive-chrome"
+    cells = noisy_ladder("cpython", w) + [
+        cell("uvicorn-asyncio-h11", "cpython", w, 120.0, runs=(100.0, 140.0)),
+        cell("uvicorn-asyncio-httptools", "cpython", w, 110.0, runs=(105.0, 115.0)),
+        cell("uvicorn-uvloop-h11", "cpython", w, 80.0, runs=(79.0, 81.0)),
+        cell("uvicorn-uvloop-httptools", "cpython", w, 50.0, runs=(49.0, 51.0))]
+    cells = report.Cells(data_of(cells, workloads=(w,), runtimes=("cpython",)))
+    two = report.uvicorn_table(cells, "cpython", w)
+    assert "| asyncio (Python loop) | 120.0" in two
+    assert two.splitlines()[2].endswith("| within noise (spread 50.0 µs) |")  # asyncio: h11 − h.
+    assert two.splitlines()[3].endswith("| +30.0 µs (1.60x) |")  # uvloop: h11 − httptools
+    assert "| within noise (spread 42.0 µs) | +60.0 µs (2.20x) | both: +70.0 µs (2.40x) |" in two
+    side = report.ladders_table(cells)
+    assert ("| within noise (spread 31.0 µs) | on asyncio: within noise (spread 50.0 µs)<br>on "
+            "uvloop: +30.0 µs (1.60x) | +15.6 µs (1.48x) |") in side
+
+
 def test_compare_says_which_cells_and_differences_agree_between_two_runs():
     a = data_of(noisy_ladder(), workloads=("keepalive-chrome",), runtimes=("pypy",))
     moved = noisy_ladder()
