@@ -1374,7 +1374,7 @@ def ladder_text(data):
     cols = [(r, w) for r in rts for w in wl]
     width = 32
     head = "".join(f"{RT[r].split()[0] + ' ' + w:>{width}}" for r, w in cols)
-    out = [survey_text(data), "", f"The cost ladder: server CPU µs per request, median "
+    out = ["", f"The cost ladder: server CPU µs per request, median "
            f"(min–max) of {data['parameters']['runs']} runs", f"{'step':64}{head}"]
     rows = [(f"{step}  {desc}", key, None) for step, key, desc in LADDER_ROWS]
     rows.append(("4  anvil-native hello (the C++ binary, no Python)", "anvil-native", "native"))
