@@ -1405,9 +1405,10 @@ def compare_text(a, b):
     out = []
     for name, d in (("A", a), ("B", b)):
         m = d["machine"]
+        load = lambda key: " ".join(f"{x:.2f}" for x in d.get(key) or m.get(key))  # noqa: E731
         out.append(f"- run {name}: {m['date']}, commit {m['git_commit']}, {m['cpu_model']} "
-                   f"({m['cores']} cores), load average {m['load_average_at_start']} at the "
-                   f"start, {d.get('load_average_at_end')} at the end, "
+                   f"({m['cores']} cores), load average {load('load_average_at_start')} at the "
+                   f"start, {load('load_average_at_end')} at the end, "
                    f"{d.get('elapsed_s', 0) / 60:.1f} min")
     out += ["", "| server | runtime | workload | run A: CPU µs/request | run B | ranges |",
             "|---|---|---|--:|--:|---|"]
