@@ -1391,6 +1391,11 @@ def ladder_text(data):
     return "\n".join(out)
 
 
+def load_text(load):
+    """The 1, 5 and 15 minute load averages, as the console and --compare print them."""
+    return " ".join(f"{x:.2f}" for x in load) if load else "—"
+
+
 def _overlap(a, b):
     return a["min"] <= b["max"] and b["min"] <= a["max"]
 
@@ -1405,10 +1410,9 @@ def compare_text(a, b):
     out = []
     for name, d in (("A", a), ("B", b)):
         m = d["machine"]
-        load = lambda key: " ".join(f"{x:.2f}" for x in d.get(key) or m.get(key))  # noqa: E731
         out.append(f"- run {name}: {m['date']}, commit {m['git_commit']}, {m['cpu_model']} "
-                   f"({m['cores']} cores), load average {load('load_average_at_start')} at the "
-                   f"start, {load('load_average_at_end')} at the end, "
+                   f"({m['cores']} cores), load average {load_text(m['load_average_at_start'])} "
+                   f"at the start, {load_text(d.get('load_average_at_end'))} at the end, "
                    f"{d.get('elapsed_s', 0) / 60:.1f} min")
     out += ["", "| server | runtime | workload | run A: CPU µs/request | run B | ranges |",
             "|---|---|---|--:|--:|---|"]

@@ -386,10 +386,6 @@ def install_peers():
               file=sys.stderr)
 
 
-def load_text(load):
-    return " ".join(f"{x:.2f}" for x in load)
-
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -646,7 +642,7 @@ def main(argv):
     started = time.monotonic() - (old.get("elapsed_s", 0) if done else 0)
     m = data["machine"]
     print(f"survey: {m['date']}, commit {m['git_commit']}, {m['cpu_model']} ({m['cores']} "
-          f"cores), load average {load_text(m['load_average_at_start'])} at the start",
+          f"cores), load average {report.load_text(m['load_average_at_start'])} at the start",
           flush=True)
 
     def save():
@@ -674,7 +670,7 @@ def main(argv):
     data["complete"] = True
     out = save()
     print(f"survey: done in {data['elapsed_s'] / 60:.1f} min, load average "
-          f"{load_text(data['load_average_at_end'])} at the end")
+          f"{report.load_text(data['load_average_at_end'])} at the end")
     if args.matrix == "demo":
         print(report.ladder_text(data))
         return 0
