@@ -305,10 +305,12 @@ class FastParser final : public Parser {
       // RFC 9110 §9.3.6: a CONNECT request has no content.
       if (h.connect) return Error::connect_with_content;
       if (request && http10) return Error::transfer_encoding_http10;
-      if (h.te_unknown) return Error::unknown_transfer_coding;
+      // RULES.md: a request may use only `chunked` (anvil decodes no other
+      // coding); a response any coding known to the parser.
+      if (h.te_unknown || (request && h.te_other)) return Error::unknown_transfer_coding;
+      // A request that gets here has only `chunked` codings, so once and
+      // last is RFC 9112 §6.3 item 4's rule (its last coding is chunked).
       if (h.te_elements == 0 || h.te_chunked_misplaced) return Error::bad_transfer_encoding;
-      // RFC 9112 §6.3 item 4: a request must end its codings with chunked.
-      if (request && !h.te_last_chunked) return Error::bad_transfer_encoding;
     }
     if (h.te_seen && h.content_length_seen) {
       return Error::content_length_and_transfer_encoding;

@@ -175,6 +175,7 @@ struct FieldFacts {
   bool content_length_seen = false;
   bool te_seen = false;
   bool te_unknown = false;
+  bool te_other = false;              // a coding other than `chunked` (known or not)
   bool te_chunked_misplaced = false;  // `chunked` followed by any coding, itself included
   bool te_last_chunked = false;
   bool close = false;
@@ -489,7 +490,10 @@ inline bool known_coding(std::string_view c) {
     const bool chunked = iequals(e, "chunked");
     if (st.te_last_chunked) st.te_chunked_misplaced = true;
     st.te_last_chunked = chunked;
-    if (!chunked && !known_coding(e)) st.te_unknown = true;
+    if (!chunked) {
+      st.te_other = true;
+      if (!known_coding(e)) st.te_unknown = true;
+    }
     return true;
   });
   return tokens ? Error::none : Error::bad_transfer_encoding;

@@ -227,6 +227,7 @@ struct HeadFacts {
   bool has_length = false;
   bool has_te = false;
   bool unknown_coding = false;
+  bool other_coding = false;       // a coding other than `chunked` (known or not)
   bool chunked_misplaced = false;  // a coding after `chunked` (itself included)
   bool last_chunked = false;
   bool close = false;
@@ -245,7 +246,10 @@ Error note_transfer_encoding(HeadFacts& h, std::string_view value) {
     const bool chunked = iequals(e, "chunked");
     if (h.last_chunked) h.chunked_misplaced = true;
     h.last_chunked = chunked;
-    if (!chunked && !known_coding(e)) h.unknown_coding = true;
+    if (!chunked) {
+      h.other_coding = true;
+      if (!known_coding(e)) h.unknown_coding = true;
+    }
     return true;
   });
   return tokens ? Error::none : Error::bad_transfer_encoding;
@@ -722,10 +726,12 @@ class LlhttpParser final : public Parser {
     }
     if (h.has_te) {
       if (request && http10) return Error::transfer_encoding_http10;
-      if (h.unknown_coding) return Error::unknown_transfer_coding;
+      // RULES.md: a request may use only `chunked` (anvil decodes no other
+      // coding); a response any coding known to the parser.
+      if (h.unknown_coding || (request && h.other_coding)) return Error::unknown_transfer_coding;
+      // A request that gets here has only `chunked` codings, so once and
+      // last is RFC 9112 §6.3 item 4's rule (its last coding is chunked).
       if (h.codings == 0 || h.chunked_misplaced) return Error::bad_transfer_encoding;
-      // RFC 9112 §6.3 item 4: a request's last coding must be chunked.
-      if (request && !h.last_chunked) return Error::bad_transfer_encoding;
       if (h.has_length) return Error::content_length_and_transfer_encoding;
     }
     body_kind_ = body_kind();

@@ -50,7 +50,6 @@ _CHUNK_LINE = re.compile(
     rb"([0-9A-Fa-f]+)((?:;[!#$%&'*+.^_`|~0-9A-Za-z-]+"
     rb"(?:=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|\"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*\"))?)*)"
 )
-_KNOWN_CODINGS = frozenset(("chunked", "gzip", "x-gzip", "deflate", "compress", "x-compress"))
 _HTTP11 = "HTTP/1.1"
 _HTTP10 = "HTTP/1.0"
 _MAX_U64 = (1 << 64) - 1
@@ -468,10 +467,11 @@ def _check_codings(codings, http11):
     if not codings:
         raise ParseError(400, "bad_transfer_encoding")
     for coding in codings:
-        if coding not in _KNOWN_CODINGS:
+        if coding != "chunked":
+            # anvil decodes no coding but chunked (RFC 9112 §6.1: 501).
             raise ParseError(501, "unknown_transfer_coding")
-    if codings.count("chunked") != 1 or codings[-1] != "chunked":
-        # A request body must end in chunked to have a known length (RFC 9112 §6.3).
+    if len(codings) != 1:
+        # chunked twice (RFC 9112 §6.1).
         raise ParseError(400, "bad_transfer_encoding")
     return True
 
