@@ -9,6 +9,8 @@ import time
 
 # Per worker process: how many result iterables have had close() called.
 _closed = {"count": 0}
+# Per worker process: how many times the app was called (/calls counts itself).
+_calls = {"count": 0}
 
 
 class Tracked:
@@ -76,7 +78,10 @@ def _input_mode(environ, mode):
 
 
 def app(environ, start_response):
+    _calls["count"] += 1
     path = environ["PATH_INFO"]
+    if path == "/calls":
+        return _text(start_response, str(_calls["count"]))
     if path == "/hello":
         return _text(start_response, "Hello, World!")
     if path == "/pid":
