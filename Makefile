@@ -17,7 +17,7 @@ export PYTHONPATH := $(CURDIR)/python
 # Everything the project builds, tests and benchmarks with; all from Debian.
 DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
 	libboost1.81-dev node-llhttp pybind11-dev python3-dev pypy3 pypy3-dev \
-	libgtest-dev libbenchmark-dev liburing-dev python3-pytest \
+	libgtest-dev libbenchmark-dev liburing-dev python3-pytest libhttp-parser-dev \
 	python3-pip python3-setuptools python3-wheel python3-venv pypy3-venv \
 	python3-flask python3-falcon python3-bottle nginx-light iproute2
 # Peers the benchmarks and the survey compare against (and nginx-light, in

@@ -1,5 +1,9 @@
 // Parser microbenchmark: the time to parse one whole request, for each parser
-// on each workload, both parsers in the same run (STYLE.md, habit 9).
+// on each workload, both parsers in the same run (STYLE.md, habit 9), and
+// llhttp and http-parser raw beside them (issue 11 §2): each through its own
+// API and rules, with Node.js's callbacks (node_sink.hpp), so that a reader
+// sees what anvil's checking pass adds to llhttp and how `fast` compares with
+// the C parsers as their users run them.
 //
 // Each iteration hands one complete request to next() until `done`, as a
 // keep-alive connection would: the parser fills in the whole Message (method,
@@ -21,6 +25,8 @@
 
 #include "anvil/parser/parser.hpp"
 #include "fast_scan.hpp"  // parser/src: the fast parser's scanner variants
+#include "raw_http_parser.hpp"
+#include "raw_llhttp.hpp"
 
 namespace {
 
@@ -118,6 +124,32 @@ void bm_parse(benchmark::State& state, const Contender* contender, const Workloa
   state.SetLabel(std::to_string(request.size()) + " B, " + std::to_string(fields) + " fields");
 }
 
+// A C parser raw (issue 11 §2): raw::Llhttp or raw::HttpParser, on a
+// keep-alive connection as parse_one() runs the plug-ins (a new connection
+// after a request without keep-alive).
+template <class Raw>
+void bm_parse_raw(benchmark::State& state, const Workload* workload) {
+  Raw parser;
+  const std::string_view request = workload->bytes;
+  if (!parser.parse_one(request)) {
+    const std::string why = "did not complete " + workload->name + " (" + parser.error() + ")";
+    state.SkipWithError(why.c_str());
+    return;
+  }
+  for (auto _ : state) {
+    if (!parser.parse_one(request)) {
+      state.SkipWithError("parse failed inside the timed loop");
+      break;
+    }
+    benchmark::DoNotOptimize(parser.sink().fields);
+    benchmark::DoNotOptimize(parser.sink().body_bytes);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) *
+                          static_cast<std::int64_t>(request.size()));
+  state.SetLabel(std::to_string(request.size()) + " B, " + std::to_string(parser.sink().fields) +
+                 " fields");
+}
+
 bool read_file(const std::string& path, std::string& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
@@ -156,6 +188,13 @@ std::string chunked_post_request() {
 double min_of(const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); }
 double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
 
+// ns per request, with min and max beside the median of the repetitions.
+void with_statistics(benchmark::internal::Benchmark* b) {
+  b->Unit(benchmark::kNanosecond)
+      ->ComputeStatistics("min", min_of)
+      ->ComputeStatistics("max", max_of);
+}
+
 // Strips --requests_dir=DIR from argv (Google Benchmark rejects unknown flags).
 std::string take_requests_dir(int& argc, char** argv) {
   std::string dir = ANVIL_BENCH_REQUESTS_DIR;
@@ -193,12 +232,14 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   for (const Workload& w : workloads) {
+    const std::string raw = "parse/" + w.name + "/";
+    with_statistics(benchmark::RegisterBenchmark((raw + "llhttp-raw").c_str(),
+                                                 bm_parse_raw<anvil::bench::raw::Llhttp>, &w));
+    with_statistics(benchmark::RegisterBenchmark((raw + "http-parser-raw").c_str(),
+                                                 bm_parse_raw<anvil::bench::raw::HttpParser>, &w));
     for (const Contender& c : parsers) {
       const std::string name = "parse/" + w.name + "/" + c.name;
-      benchmark::RegisterBenchmark(name.c_str(), bm_parse, &c, &w)
-          ->Unit(benchmark::kNanosecond)
-          ->ComputeStatistics("min", min_of)
-          ->ComputeStatistics("max", max_of);
+      with_statistics(benchmark::RegisterBenchmark(name.c_str(), bm_parse, &c, &w));
     }
   }
   benchmark::AddCustomContext("requests_dir", dir);

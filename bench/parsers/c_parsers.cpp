@@ -8,6 +8,9 @@
 //                    Node.js-style callbacks (zero-copy spans of the URL and of
 //                    each field name and value, body pieces), llhttp_init per
 //                    connection, as Node's HTTP server runs it;
+//   http-parser      http-parser 2.9.4 (Debian libhttp-parser-dev) raw, the
+//                    parser of bjoern and of Node.js before llhttp: the same
+//                    callbacks, http_parser_init per connection;
 //   anvil-<kind>     each anvil plug-in (all_parser_kinds(): llhttp, fast, and
 //                    any kind added later) with anvil's rules, reset() per
 //                    connection, next() until done, as anvil's server runs it.
@@ -32,17 +35,15 @@
 #include "anvil/parser/parser.hpp"
 #include "corpus.hpp"
 #include "llhttp.h"
+#include "raw_http_parser.hpp"
+#include "raw_llhttp.hpp"
 
 namespace {
 
+using anvil::bench::raw::llhttp_node_settings;
+using anvil::bench::raw::Message;
+using anvil::bench::raw::NodeSink;
 using anvil::parser::append_json_string;
-
-// One message as the matrix compares them: RFC 9112 framing, not fields.
-struct Message {
-  std::string method;
-  std::string target;
-  std::string body;  // decoded body bytes
-};
 
 // How the input ended for the parser: every message delivered and nothing
 // pending (ok), rejected (error), or still waiting for bytes when the input
@@ -69,117 +70,7 @@ struct Contender {
 };
 
 // ---------------------------------------------------------------------------
-// Raw llhttp, with callbacks as Node.js's node_http_parser.cc has them.
-
-// A span of the input that grows while its pieces are contiguous (Node's
-// StringPtr); a piece elsewhere makes it an owned copy.
-class Piece {
- public:
-  void reset() {
-    view_ = {};
-    owned_.clear();
-  }
-  void add(const char* at, std::size_t n) {
-    if (view_.empty()) {
-      view_ = {at, n};
-    } else if (owned_.empty() && view_.data() + view_.size() == at) {
-      view_ = {view_.data(), view_.size() + n};
-    } else {
-      if (owned_.empty()) owned_.assign(view_);
-      owned_.append(at, n);
-      view_ = owned_;
-    }
-  }
-  std::string_view view() const { return view_; }
-
- private:
-  std::string_view view_;
-  std::string owned_;
-};
-
-struct LlhttpSink {
-  Piece url;
-  std::vector<Piece> names;  // Node keeps 32 and flushes to JS past them
-  std::vector<Piece> values;
-  std::size_t fields = 0;
-  bool value_open = false;
-  bool keep_body = false;  // verdicts copy the body; speed runs count it
-  std::string body;
-  long body_bytes = 0;
-  std::vector<Message>* messages = nullptr;
-  long completed = 0;
-
-  LlhttpSink() : names(32), values(32) {}
-};
-
-LlhttpSink& sink_of(llhttp_t* p) { return *static_cast<LlhttpSink*>(p->data); }
-
-int on_message_begin(llhttp_t* p) {
-  LlhttpSink& s = sink_of(p);
-  s.url.reset();
-  s.fields = 0;
-  s.value_open = false;
-  s.body.clear();
-  s.body_bytes = 0;
-  return 0;
-}
-
-int on_url(llhttp_t* p, const char* at, std::size_t n) {
-  sink_of(p).url.add(at, n);
-  return 0;
-}
-
-int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
-  LlhttpSink& s = sink_of(p);
-  if (s.value_open || s.fields == 0) {
-    if (s.fields == s.names.size()) {
-      s.names.resize(s.fields * 2);
-      s.values.resize(s.fields * 2);
-    }
-    s.names[s.fields].reset();
-    s.values[s.fields].reset();
-    ++s.fields;
-    s.value_open = false;
-  }
-  s.names[s.fields - 1].add(at, n);
-  return 0;
-}
-
-int on_header_value(llhttp_t* p, const char* at, std::size_t n) {
-  LlhttpSink& s = sink_of(p);
-  s.value_open = true;
-  s.values[s.fields - 1].add(at, n);
-  return 0;
-}
-
-int on_body(llhttp_t* p, const char* at, std::size_t n) {
-  LlhttpSink& s = sink_of(p);
-  s.body_bytes += static_cast<long>(n);
-  if (s.keep_body) s.body.append(at, n);
-  return 0;
-}
-
-int on_message_complete(llhttp_t* p) {
-  LlhttpSink& s = sink_of(p);
-  ++s.completed;
-  if (s.messages != nullptr) {
-    s.messages->push_back({llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(p))),
-                           std::string(s.url.view()), s.body});
-  }
-  return 0;
-}
-
-llhttp_settings_t llhttp_node_settings() {
-  llhttp_settings_t settings;
-  llhttp_settings_init(&settings);
-  settings.on_message_begin = on_message_begin;
-  settings.on_url = on_url;
-  settings.on_header_field = on_header_field;
-  settings.on_header_value = on_header_value;
-  settings.on_body = on_body;
-  settings.on_message_complete = on_message_complete;
-  return settings;
-}
+// Raw llhttp (bench/parser/raw_llhttp.hpp: Node.js-style callbacks).
 
 std::string llhttp_error_text(llhttp_t* p, llhttp_errno_t err) {
   std::string text = llhttp_errno_name(err);
@@ -200,7 +91,7 @@ Contender raw_llhttp() {
       "(zero-copy spans of URL, field names and values; body pieces), no lenient flags";
   // One sink per contender, reused like a connection's parser state.
   c.parse_one = [settings = llhttp_node_settings(),
-                 sink = std::make_shared<LlhttpSink>()](std::string_view in) {
+                 sink = std::make_shared<NodeSink>()](std::string_view in) {
     llhttp_t parser;
     llhttp_init(&parser, HTTP_REQUEST, &settings);
     parser.data = sink.get();
@@ -211,7 +102,7 @@ Contender raw_llhttp() {
   };
   c.run = [settings = llhttp_node_settings()](std::string_view in) {
     Verdict v;
-    LlhttpSink sink;
+    NodeSink sink;
     sink.keep_body = true;
     sink.messages = &v.messages;
     llhttp_t parser;
@@ -231,6 +122,44 @@ Contender raw_llhttp() {
     if (err != HPE_OK) {
       v.end = End::incomplete;
       v.detail = llhttp_error_text(&parser, err);
+    }
+    return v;
+  };
+  return c;
+}
+
+// ---------------------------------------------------------------------------
+// Raw http-parser 2.9.4 (bench/parser/raw_http_parser.hpp: the same callbacks).
+
+Contender raw_http_parser() {
+  using anvil::bench::raw::HttpParser;
+  Contender c;
+  c.name = "http-parser";
+  c.label = "http-parser " + HttpParser::version() + " (raw)";
+  c.kind = "raw";
+  c.version = HttpParser::version();
+  c.how =
+      "http_parser_init per connection, one http_parser_execute over the request, Node.js-style "
+      "callbacks (zero-copy spans of URL, field names and values; body pieces), as bjoern and "
+      "Node.js before llhttp ran it";
+  auto parser = std::make_shared<HttpParser>();
+  c.parse_one = [parser](std::string_view in) {
+    parser->new_connection();
+    if (!parser->parse_one(in)) return -1L;
+    return parser->sink().body_bytes + static_cast<long>(parser->sink().fields);
+  };
+  c.run = [parser](std::string_view in) {
+    Verdict v;
+    switch (parser->run(in, v.messages, v.detail)) {
+      case HttpParser::End::ok:
+        v.end = End::ok;
+        break;
+      case HttpParser::End::error:
+        v.end = End::error;
+        break;
+      case HttpParser::End::incomplete:
+        v.end = End::incomplete;
+        break;
     }
     return v;
   };
@@ -316,6 +245,7 @@ Contender anvil_plugin(anvil::parser::ParserKind kind) {
 std::vector<Contender> contenders() {
   std::vector<Contender> out;
   out.push_back(raw_llhttp());
+  out.push_back(raw_http_parser());
   for (anvil::parser::ParserKind kind : anvil::parser::all_parser_kinds()) {
     out.push_back(anvil_plugin(kind));
   }

@@ -316,7 +316,7 @@ def test_parsers_c_lists_every_anvil_kind():
     kinds = drivers.anvil_kinds()
     if not kinds:
         pytest.skip("anvil's extension is not built")
-    assert names == ["llhttp"] + [f"anvil-{k}" for k in kinds]
+    assert names == ["llhttp", "http-parser"] + [f"anvil-{k}" for k in kinds]
 
 
 # --- writeup.py --------------------------------------------------------------------
