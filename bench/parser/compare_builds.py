@@ -3,7 +3,7 @@
 parsing slower? (Issue 8 §1: "requests without trailers must not get
 slower".)
 
-Usage: compare.py BASE_BIN NEW_BIN [--rounds N] [--cpu N] [--min-time S]
+Usage: compare_builds.py BASE_BIN NEW_BIN [--rounds N] [--cpu N] [--min-time S]
        [--filter REGEX] [--json FILE] [--base-label S] [--new-label S]
 
 Both binaries run on the same pinned CPU (taskset), in alternating rounds
@@ -42,8 +42,13 @@ def one_round(binary, cpu, min_time, pattern):
     return {key: rows[key]["single"]["ns"] for key in order if "single" in rows[key]}
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"compare_builds.py: {message}\n")
+
+
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = _OneLineParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("base")
     ap.add_argument("new")
     ap.add_argument("--rounds", type=int, default=5)
@@ -56,10 +61,10 @@ def main():
     args = ap.parse_args()
     for path in (args.base, args.new):
         if not os.access(path, os.X_OK):
-            print(f"compare.py: not an executable: {path}", file=sys.stderr)
+            print(f"compare_builds.py: not an executable: {path}", file=sys.stderr)
             sys.exit(2)
     if args.rounds < 1 or args.min_time <= 0:
-        print("compare.py: --rounds and --min-time must be positive", file=sys.stderr)
+        print("compare_builds.py: --rounds and --min-time must be positive", file=sys.stderr)
         sys.exit(2)
 
     load_start = load_average()
