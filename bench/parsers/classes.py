@@ -37,7 +37,8 @@ CLASSES = [
      r"^(chunked_trailer_)?obs_fold|cve_2022_32215|whitespace_before_first_field"),
     ("te_coding", "Transfer-Encoding codings (TE obfuscation)",
      "RFC 9112 §6.3 ¶4 and §7: in a request, chunked MUST be the final coding and may be "
-     "applied once (else 400 and close); RFC 9112 §6.1: an unknown coding is 501",
+     "applied once (else 400 and close); RFC 9112 §6.1: a coding the server does not implement "
+     "is 501 (anvil implements only chunked in requests: gzip, chunked is 501, issue 9)",
      r"^transfer_encoding_|^cve_2020_8287_|^cve_2024_1135_te_|^cve_2024_6827_te_|"
      r"order_(unknown_coding|chunked)"),
     ("cl_value", "Content-Length value",
@@ -117,8 +118,9 @@ TAKES = {
         "is allowed only when each fold becomes SP before the value is used; otherwise it breaks "
         "a MUST"),
     "te_coding": (
-        "breaks a MUST (chunked not final, or twice: 400 and close) or a SHOULD (an unknown "
-        "coding: 501); ignoring the field frames the body as the next request"),
+        "breaks a MUST (chunked not final, or twice: 400 and close) or a SHOULD (a coding it "
+        "does not implement: 501); ignoring the field frames the body as the next request, and "
+        "accepting gzip, chunked without decoding hands the app coded bytes as the content"),
     "cl_value": "breaks a MUST (400 and close)",
     "chunk_size": "breaks the grammar and, for an overflow, a MUST",
     "chunk_ext": "breaks the grammar (CVE-2022-32213 smuggled through it)",
