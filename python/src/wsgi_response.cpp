@@ -83,7 +83,10 @@ std::string_view start_error_text(server::StartError e) {
     case server::StartError::bad_header_name:
       return "invalid header name";
     case server::StartError::bad_header_value:
-      return "invalid header value (control character)";
+      return "invalid header value (control character, or a bad Content-Length)";
+    case server::StartError::bad_framing:
+      return "conflicting framing fields (Content-Length with Transfer-Encoding, or a bad "
+             "Transfer-Encoding)";
     case server::StartError::already_sent:
       return "the response head has already been sent";
   }

@@ -106,7 +106,8 @@ class BodyFramer {
   void write_file(OutputQueue& q, int fd, std::uint64_t offset, std::uint64_t count);
   // Queues the end of the body (the last chunk).
   void finish(OutputQueue& q);
-  // Body bytes given so far (the excess over a Content-Length included).
+  // Body bytes given so far (the excess over a Content-Length included; none
+  // for a response without a body, whose writes are dropped).
   std::uint64_t given() const noexcept { return given_; }
   // Body bytes that went to the queue.
   std::uint64_t sent() const noexcept;

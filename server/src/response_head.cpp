@@ -16,6 +16,31 @@ void append_decimal(std::string& out, std::uint64_t v) {
   out.append(buf, r.ptr);
 }
 
+// RFC 9112 §6.1, §7: a Transfer-Encoding the handler framed its body with
+// is a list of registered codings (the IANA registry; a client knows no
+// other) with chunked at most once and last; without chunked the body runs
+// until the connection closes (§6.3).
+bool transfer_codings_ok(std::string_view list) noexcept {
+  bool any = false;
+  bool chunked = false;  // the last element seen was chunked
+  for (;;) {
+    const std::size_t comma = list.find(',');
+    const std::string_view coding = text::trim_ows(list.substr(0, comma));
+    if (!coding.empty()) {
+      if (chunked) return false;  // chunked before another coding, or twice
+      chunked = text::iequals(coding, "chunked");
+      if (!chunked && !text::iequals(coding, "gzip") && !text::iequals(coding, "x-gzip") &&
+          !text::iequals(coding, "deflate") && !text::iequals(coding, "compress") &&
+          !text::iequals(coding, "x-compress")) {
+        return false;
+      }
+      any = true;
+    }
+    if (comma == std::string_view::npos) return any;
+    list.remove_prefix(comma + 1);
+  }
+}
+
 }  // namespace
 
 StartError build_head(std::string_view status, std::span<const Header> headers, ResponseHead& out) {
@@ -36,6 +61,7 @@ StartError build_head(std::string_view status, std::span<const Header> headers, 
   out.status = code;
   out.has_length = out.has_date = out.has_server = out.has_te = out.wants_close = false;
   out.length = 0;
+  bool te_ok = true;  // at most one Transfer-Encoding, and a list we can stand behind
   for (const Header& h : headers) {
     if (!text::is_token(h.name)) return StartError::bad_header_name;
     if (!text::is_field_text(h.value)) return StartError::bad_header_value;
@@ -46,6 +72,7 @@ StartError build_head(std::string_view status, std::span<const Header> headers, 
       if (h.value.empty() || ec != std::errc() || p != end || (out.has_length && v != out.length)) {
         return StartError::bad_header_value;
       }
+      if (out.has_length) continue;  // the same length again: one field on the wire
       out.has_length = true;
       out.length = v;
     } else if (text::iequals(h.name, "date")) {
@@ -53,6 +80,9 @@ StartError build_head(std::string_view status, std::span<const Header> headers, 
     } else if (text::iequals(h.name, "server")) {
       out.has_server = true;
     } else if (text::iequals(h.name, "transfer-encoding")) {
+      // One framing field only (RFC 9112 §6.2, §6.3: a recipient that sees
+      // two may read another body than the one sent).
+      if (out.has_te || !transfer_codings_ok(h.value)) te_ok = false;
       out.has_te = true;
     } else if (text::iequals(h.name, "connection")) {
       out.wants_close = out.wants_close || text::has_token(h.value, "close");
@@ -62,6 +92,7 @@ StartError build_head(std::string_view status, std::span<const Header> headers, 
     out.text.append(h.value);
     out.text += "\r\n";
   }
+  if (out.has_te && (out.has_length || !te_ok)) return StartError::bad_framing;
   return StartError::none;
 }
 

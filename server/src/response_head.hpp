@@ -33,8 +33,12 @@ struct ResponseHead {
 
 // Checks status ("NNN reason": 3 digits, 100-999, no control characters) and
 // headers (names are tokens, RFC 9110 §5.1; values are field text, §5.5;
-// Content-Length is 1*DIGIT, and repeated ones agree) and fills `out`,
-// reusing its capacity. On an error `out` is left unspecified.
+// Content-Length is 1*DIGIT, and repeated ones agree and go out once; at
+// most one framing field: no Transfer-Encoding with a Content-Length or
+// twice, and a Transfer-Encoding lists registered codings with chunked only
+// last, RFC 9112 §6) and fills `out`, reusing its capacity. The first fault
+// in order decides the error (bad_status, bad_header_name, bad_header_value;
+// bad_framing once every field passed). On an error `out` is left unspecified.
 StartError build_head(std::string_view status, std::span<const Header> headers, ResponseHead& out);
 
 // The fixed 500 answer for a handler that produced no response.

@@ -6,7 +6,9 @@
 //    the input in those pieces;
 //  * small_limits(): parser Limits made small by the input;
 //  * GuardedBuffer: bytes placed flush against an unreadable page, with the
-//    previous placement made unreadable.
+//    previous placement made unreadable;
+//  * read_response(): one response as the project's parser reads it, for the
+//    targets that hold the server's output to it (chunk_fuzz, head_fuzz).
 // Header-only, no state outside the objects; the same in the libFuzzer build
 // (clang, ASan) and the replay build (ctest, any compiler).
 #pragma once
@@ -22,6 +24,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "anvil/parser/parser.hpp"
@@ -191,5 +194,91 @@ class GuardedBuffer {
   std::size_t page_ = 0;
   int next_ = 0;
 };
+
+// One response as a parser read it: the head, the decoded body, and where
+// and how the message ended.
+struct ReadResponse {
+  bool has_head = false;
+  int status = 0;
+  std::string reason;
+  int version = 0;  // 10 or 11
+  std::vector<std::pair<std::string, std::string>> fields;
+  parser::BodyKind body_kind = parser::BodyKind::none;
+  std::uint64_t content_length = 0;
+  bool keep_alive = false;
+  std::string body;
+  bool done = false;        // the message ended (Event::done)
+  std::size_t done_at = 0;  // bytes of the input consumed when it did
+  bool by_finish = false;   // done came from finish() (an until-close body)
+  parser::Error error = parser::Error::none;
+  std::string problem;  // a break of parser.hpp's contract, if any
+};
+
+// Feeds `input` in the pieces `cuts` make to a reset parser until its first
+// message is done, an error, or the input is used up; then, when
+// `finish_at_end`, calls finish() as a peer that closed would.
+inline ReadResponse read_response(parser::Parser& p, std::string_view input,
+                                  std::span<const std::size_t> cuts, bool finish_at_end) {
+  using parser::Event;
+  p.reset();
+  ReadResponse r;
+  Pieces pieces(input, cuts);
+  std::string pending;
+  pieces.feed(pending);
+  std::size_t consumed_total = 0;
+  bool finishing = false;
+  std::size_t budget = 4 * input.size() + 4 * cuts.size() + 16;
+  for (;;) {
+    if (budget-- == 0) {
+      r.problem = "no progress: more parser calls than the input can justify";
+      return r;
+    }
+    const std::string_view buf = pending;
+    const parser::Step step = finishing ? p.finish(buf) : p.next(buf);
+    if (step.consumed > buf.size()) {
+      r.problem = "consumed > buf.size()";
+      return r;
+    }
+    consumed_total += step.consumed;
+    switch (step.event) {
+      case Event::need_more:
+        if (finishing) {
+          r.problem = "finish() returned need_more";
+          return r;
+        }
+        if (!pieces.feed(pending)) {
+          if (!finish_at_end) return r;
+          finishing = true;
+        }
+        break;
+      case Event::head: {
+        const parser::Message& m = p.message();
+        r.has_head = true;
+        r.status = m.status;
+        r.reason.assign(m.reason);
+        r.version = m.version_major * 10 + m.version_minor;
+        for (const parser::Field& f : m.fields) r.fields.emplace_back(f.name, f.value);
+        r.body_kind = m.body;
+        r.content_length = m.content_length;
+        r.keep_alive = m.keep_alive;
+        break;
+      }
+      case Event::body:
+        r.body.append(p.body());
+        break;
+      case Event::done:
+        r.done = true;
+        r.done_at = consumed_total;
+        r.by_finish = finishing;
+        return r;
+      case Event::end:
+        return r;
+      case Event::error:
+        r.error = p.error();
+        return r;
+    }
+    pending.erase(0, step.consumed);
+  }
+}
 
 }  // namespace anvil::fuzz

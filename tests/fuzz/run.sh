@@ -2,12 +2,14 @@
 # Usage: tests/fuzz/run.sh [--grow] SECONDS [extra libFuzzer flags]
 #
 # Configures and builds the fuzz targets in build-fuzz (clang-14, libFuzzer +
-# ASan + UBSan; tests/fuzz/CMakeLists.txt instruments anvil_parser and llhttp
-# with -fsanitize=fuzzer-no-link,address,undefined), then fuzzes each target in
-# turn over a copy of its checked-in seed corpus, SECONDS split evenly between
-# the targets:
+# ASan + UBSan; tests/fuzz/CMakeLists.txt instruments anvil_parser, llhttp and
+# anvil_response with -fsanitize=fuzzer-no-link,address,undefined), then
+# fuzzes each target in turn over a copy of its checked-in seed corpus,
+# SECONDS split evenly between the targets:
 #   parser_fuzz    corpus/           (differential, requests and responses)
 #   response_fuzz  corpus-response/  (hammer's side: response streams)
+#   chunk_fuzz     corpus-chunk/     (the server's body framing and output queue)
+#   head_fuzz      corpus-head/      (the server's response-head validation)
 # Without --grow the checked-in corpora stay untouched. With --grow (make fuzz),
 # each target then merges the inputs that add coverage into its checked-in
 # corpus (libFuzzer -merge=1; new files are named by their SHA-1).
@@ -33,7 +35,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${ANVIL_FUZZ_BUILD_DIR:-$root/build-fuzz}
 # target:corpus folder, in the order they run.
-targets="parser_fuzz:corpus response_fuzz:corpus-response"
+targets="parser_fuzz:corpus response_fuzz:corpus-response chunk_fuzz:corpus-chunk head_fuzz:corpus-head"
 count=$(echo "$targets" | wc -w)
 each=$((seconds / count))
 [ "$each" -ge 1 ] || each=1
