@@ -5,6 +5,8 @@
 //    many random cuts, every n bytes, every byte), and Pieces, which feeds
 //    the input in those pieces;
 //  * small_limits(): parser Limits made small by the input;
+//  * is_tchar(), is_token(), is_text(): the RFC 9110 text rules, the oracle's
+//    own copy;
 //  * GuardedBuffer: bytes placed flush against an unreadable page, with the
 //    previous placement made unreadable;
 //  * read_response(): one response as the project's parser reads it, for the
@@ -42,6 +44,32 @@
 #endif
 
 namespace anvil::fuzz {
+
+// RFC 9110 §5.6.2 tchar, and the bytes RFC 9110 §5.5 allows in a field value
+// (and RFC 9112 §4 in a reason phrase): HTAB, SP, VCHAR, obs-text. Written
+// here on purpose, apart from the parsers' own tables and parser/text.hpp
+// (which the server uses), as the oracle they are held against.
+inline bool is_tchar(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+inline bool is_text(unsigned char c) { return c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f); }
+
+inline bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (!is_tchar(c)) return false;
+  }
+  return true;
+}
+
+inline bool is_text(std::string_view s) {
+  for (unsigned char c : s) {
+    if (!is_text(c)) return false;
+  }
+  return true;
+}
 
 inline std::string printable(std::string_view s) {
   std::string out;

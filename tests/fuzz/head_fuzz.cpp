@@ -108,22 +108,6 @@ void decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
 
 // ---- the oracle's own rules (RFC 9110 §5.1, §5.5, §5.6.2, §8.6; RFC 9112 §4, §6) ----
 
-bool tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-bool token(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return tchar(c); });
-}
-
-bool text(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f);
-  });
-}
-
 std::string lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {
@@ -192,7 +176,7 @@ Expected expect(const Setup& s) {
   const std::string_view st = s.status;
   if (st.size() < 3 ||
       !std::all_of(st.begin(), st.begin() + 3, [](char c) { return c >= '0' && c <= '9'; }) ||
-      (st.size() > 3 && st[3] != ' ') || !text(st) || st.substr(0, 3) < "100") {
+      (st.size() > 3 && st[3] != ' ') || !anvil::fuzz::is_text(st) || st.substr(0, 3) < "100") {
     e.error = StartError::bad_status;
     return e;
   }
@@ -200,11 +184,11 @@ Expected expect(const Setup& s) {
   int te_fields = 0;
   bool te_ok = true;
   for (const auto& [name, value] : s.fields) {
-    if (!token(name)) {
+    if (!anvil::fuzz::is_token(name)) {
       e.error = StartError::bad_header_name;
       return e;
     }
-    if (!text(value)) {
+    if (!anvil::fuzz::is_text(value)) {
       e.error = StartError::bad_header_value;
       return e;
     }

@@ -133,34 +133,8 @@ bool inside(std::string_view part, std::string_view buf) {
   return part.data() >= buf.data() && part.data() + part.size() <= buf.data() + buf.size();
 }
 
-// RFC 9110 §5.6.2 tchar, and the bytes RFC 9110 §5.5 allows in a field value
-// (and RFC 9112 §4 in a reason phrase): HTAB, SP, VCHAR, obs-text. Written
-// here on purpose, apart from the parsers' own tables, as the oracle they are
-// held against.
-bool is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-bool is_text(unsigned char c) { return c == '\t' || c == ' ' || (c >= 0x21 && c != 0x7f); }
-
-bool is_token(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    if (!is_tchar(c)) return false;
-  }
-  return true;
-}
-
-bool is_text(std::string_view s) {
-  for (unsigned char c : s) {
-    if (!is_text(c)) return false;
-  }
-  return true;
-}
-
 bool is_field_value(std::string_view v) {
-  if (!is_text(v)) return false;
+  if (!anvil::fuzz::is_text(v)) return false;
   if (v.empty()) return true;
   auto ows = [](char c) { return c == ' ' || c == '\t'; };
   return !ows(v.front()) && !ows(v.back());
@@ -253,7 +227,7 @@ class Client {
   void check_fields(std::span<const Field> fields, std::string_view buf, std::string_view what) {
     for (const Field& f : fields) {
       if (!inside(f.name, buf) || !inside(f.value, buf)) broken("a field span points outside buf");
-      if (!is_token(f.name)) broken(std::string(what) + " name is not a token");
+      if (!anvil::fuzz::is_token(f.name)) broken(std::string(what) + " name is not a token");
       if (!is_field_value(f.value)) {
         broken(std::string(what) + " value has a control byte or surrounding whitespace");
       }
@@ -267,7 +241,7 @@ class Client {
     if (!inside(m.reason, buf)) broken("reason span outside buf");
     if (m.status < 0 || m.status > 999) broken("status is not 3DIGIT");
     if (m.version_major != 1 || m.version_minor > 1) broken("version other than 1.0/1.1 accepted");
-    if (!is_text(m.reason)) broken("reason has a control byte");
+    if (!anvil::fuzz::is_text(m.reason)) broken("reason has a control byte");
     const bool bodiless = head_request || m.status / 100 == 1 || m.status == 204 || m.status == 304;
     // RFC 9112 §6.3 ¶1-2: these responses end at the end of their head.
     if (bodiless && m.body != BodyKind::none) broken("a body for HEAD, 1xx, 204 or 304");
