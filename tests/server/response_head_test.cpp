@@ -1,0 +1,64 @@
+// build_head(): the framing rules a handler's head must keep (one framing
+// field on the wire), the regression tests of what head_fuzz found.
+#include <gtest/gtest.h>
+
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "response_head.hpp"  // server/src
+
+namespace anvil::server {
+namespace {
+
+StartError build(std::initializer_list<Header> headers, ResponseHead& h) {
+  const std::vector<Header> hs(headers);
+  return build_head("200 OK", hs, h);
+}
+
+TEST(BuildHead, ContentLengthWithTransferEncodingIsRefused) {
+  ResponseHead h;
+  EXPECT_EQ(build({{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}}, h),
+            StartError::bad_framing);
+  EXPECT_EQ(build({{"transfer-encoding", "chunked"}, {"content-length", "5"}}, h),
+            StartError::bad_framing);
+}
+
+TEST(BuildHead, TransferEncodingTwiceIsRefused) {
+  ResponseHead h;
+  EXPECT_EQ(build({{"Transfer-Encoding", "gzip"}, {"Transfer-Encoding", "chunked"}}, h),
+            StartError::bad_framing);
+}
+
+TEST(BuildHead, TransferEncodingMustBeRegisteredCodingsWithChunkedLast) {
+  ResponseHead h;
+  for (const char* good : {"chunked", "gzip, chunked", "GZIP ,\tChunked", "gzip", "x-gzip,deflate",
+                           "compress, x-compress, chunked", ", chunked,"}) {
+    EXPECT_EQ(build({{"Transfer-Encoding", good}}, h), StartError::none) << good;
+    EXPECT_TRUE(h.has_te) << good;
+  }
+  for (const char* bad : {"chunked, gzip", "chunked, chunked", "br", "identity", "", " , ",
+                          "gzip;q=1, chunked", "chunked x"}) {
+    EXPECT_EQ(build({{"Transfer-Encoding", bad}}, h), StartError::bad_framing) << bad;
+  }
+}
+
+TEST(BuildHead, FieldFaultsComeBeforeFramingFaults) {
+  ResponseHead h;
+  EXPECT_EQ(build({{"Transfer-Encoding", "br"}, {"X A", "b"}}, h), StartError::bad_header_name);
+  EXPECT_EQ(build({{"Transfer-Encoding", "br"}, {"X", "a\r\nb"}}, h), StartError::bad_header_value);
+}
+
+TEST(BuildHead, RepeatedContentLengthGoesOutOnce) {
+  ResponseHead h;
+  ASSERT_EQ(build({{"Content-Length", "7"}, {"X-A", "b"}, {"content-length", "7"}}, h),
+            StartError::none);
+  EXPECT_EQ(h.text, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\nX-A: b\r\n");
+  EXPECT_TRUE(h.has_length);
+  EXPECT_EQ(h.length, 7u);
+  EXPECT_EQ(build({{"Content-Length", "7"}, {"Content-Length", "8"}}, h),
+            StartError::bad_header_value);
+}
+
+}  // namespace
+}  // namespace anvil::server
