@@ -18,17 +18,23 @@
 //  * no body (HEAD, 1xx, 204, 304): any byte at all;
 //  * given(), sent() or length_kept() disagree with the writes;
 //  * flushing the queue through a socket pair (a small send buffer, so that
-//    writev stops part-way) delivers other bytes than contents() showed, or
-//    counts other bytes as written;
+//    writev stops part-way) delivers other bytes than contents() showed,
+//    counts other bytes as written, or hands back the after_flush()
+//    callbacks other than once each, in order; with the file one byte
+//    shorter than promised, the flush does not fail (io_error) where the
+//    last file range was queued whole, or delivers other than a prefix;
+//    without a flush, clear() does not hand the callbacks back;
 //  * ASan/UBSan find anything.
 //
 // Input layout (tests/fuzz/make_server_corpora.py writes seeds in it):
 //   [0] bits 0-1 framing (chunked, Content-Length, until close, no body),
 //       bit 2 finish(), bit 3 flush through a socket pair,
-//       bits 4-5 fragmentation style for the parsers
+//       bits 4-5 fragmentation style for the parsers,
+//       bit 6 the file is one byte short when the queue is flushed
 //   [1..2] the Content-Length (big-endian)   [3..4] fragmentation seed
 //   [5..] writes, each an op byte o then its operands, o & 3:
-//     0  a memory write of one piece: n (1 byte), then n bytes of content
+//     0  a memory write of one piece: n (1 byte), then n bytes of content;
+//        bytes the queue keeps (keep()) when o & 0x80
 //     1  a gather write of 1 + (o >> 2 & 3) pieces, each n (1 byte) + n bytes
 //     2  a fill: count (2 bytes) * (1 + (o >> 2 & 15)) copies of one byte
 //        (1 byte); from a file range when o & 0x40, else from memory
@@ -76,6 +82,7 @@ enum class Mode : std::uint8_t { chunked, content_length, until_close, no_body }
 struct Write {
   std::string bytes;  // the content, whatever its source
   bool file = false;  // a file range (sendfile) rather than memory
+  bool kept = false;  // handed to the queue to own (keep())
   int pieces = 1;     // memory pieces it was gathered from
 };
 
@@ -83,6 +90,7 @@ struct Setup {
   Mode mode = Mode::chunked;
   bool finish = false;
   bool flush = false;
+  bool short_file = false;
   std::uint64_t length = 0;
   std::uint8_t cut_style = 0;
   std::uint16_t cut_seed = 0;
@@ -113,7 +121,8 @@ bool decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
   setup.mode = static_cast<Mode>(data[0] & 3);
   setup.finish = data[0] & 4;
   setup.flush = data[0] & 8;
-  setup.cut_style = static_cast<std::uint8_t>(data[0] >> 4);
+  setup.cut_style = static_cast<std::uint8_t>(data[0] >> 4 & 3);
+  setup.short_file = data[0] & 0x40;
   setup.length = static_cast<std::uint64_t>(data[1] << 8 | data[2]);
   setup.cut_seed = static_cast<std::uint16_t>(data[3] << 8 | data[4]);
   Reader in(data + kHeaderBytes, size - kHeaderBytes);
@@ -124,6 +133,7 @@ bool decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
     switch (op & 3) {
       case 0:
         w.bytes = in.bytes(in.byte());
+        w.kept = op & 0x80;
         break;
       case 1: {
         w.pieces = 1 + (op >> 2 & 3);
@@ -152,10 +162,12 @@ std::string describe(const Setup& s) {
   std::string out = "mode=";
   out += kModeNames[static_cast<int>(s.mode)];
   out += " finish=" + std::to_string(s.finish) + " flush=" + std::to_string(s.flush) +
-         " length=" + std::to_string(s.length) + "\nwrites:";
+         " short_file=" + std::to_string(s.short_file) + " length=" + std::to_string(s.length) +
+         "\nwrites:";
   for (const Write& w : s.writes) {
     out += " " + std::to_string(w.bytes.size());
     if (w.file) out += "(file)";
+    if (w.kept) out += "(kept)";
     if (w.pieces > 1) out += "(" + std::to_string(w.pieces) + " pieces)";
   }
   return out;
@@ -189,6 +201,11 @@ class MemFile {
     }
     size_ += bytes.size();
     return at;
+  }
+  void shorten() {
+    if (size_ > 0 && ::ftruncate(fd_, static_cast<off_t>(--size_)) != 0) {
+      anvil::fuzz::fail(kTarget, "memfd truncate failed", "");
+    }
   }
 
  private:
@@ -225,8 +242,10 @@ std::string strict_chunks(std::string_view s, bool finished, std::vector<std::st
 }
 
 // Flushes q through a socket pair whose send buffer is small, reading the
-// other end as it goes; returns the bytes that arrived.
-std::string flush_through_socket(const Setup& setup, OutputQueue& q, std::size_t expected) {
+// other end as it goes; returns the bytes that arrived, and in ec why the
+// flush failed, if it did.
+std::string flush_through_socket(const Setup& setup, OutputQueue& q, std::size_t expected,
+                                 std::error_code& failure) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
     anvil::fuzz::fail(kTarget, "socketpair failed", "");
@@ -237,23 +256,19 @@ std::string flush_through_socket(const Setup& setup, OutputQueue& q, std::size_t
   std::uint64_t written = 0;
   std::size_t rounds = 0;
   for (;;) {
-    std::error_code ec;
-    const OutputQueue::Flush f = q.flush(sv[0], ec, written);
-    if (f == OutputQueue::Flush::failed) {
-      finding(setup, "flush failed: " + ec.message(), "");
-    }
+    const OutputQueue::Flush f = q.flush(sv[0], failure, written);
     char buf[65536];
     for (;;) {
       const ssize_t n = ::read(sv[1], buf, sizeof buf);
       if (n <= 0) break;
       got.append(buf, static_cast<std::size_t>(n));
     }
-    if (f == OutputQueue::Flush::done) break;
+    if (f != OutputQueue::Flush::blocked) break;
     if (++rounds > 4 * expected + 16) finding(setup, "flush makes no progress", got);
   }
   ::close(sv[0]);
   ::close(sv[1]);
-  if (!q.empty()) finding(setup, "the queue is not empty after a done flush", got);
+  if (!q.empty()) finding(setup, "the queue is not empty after a done or failed flush", got);
   if (written != got.size()) finding(setup, "flush counted other bytes than it wrote", got);
   return got;
 }
@@ -311,11 +326,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   MemFile file;
   std::string all;            // every byte written, in order
   std::size_t non_empty = 0;  // writes with at least one byte
+  // The last non-empty file write went to the queue whole, so its range
+  // ends where the file does (a shortened file then fails the flush).
+  bool last_file_whole = false;
+  std::vector<std::size_t> called;  // after_flush() callbacks run, by write
+  std::size_t index = 0;
   for (const Write& w : setup.writes) {
     all += w.bytes;
     if (!w.bytes.empty()) ++non_empty;
+    q.after_flush([&called, i = index++](std::error_code) { called.push_back(i); });
     if (w.file) {
+      const std::uint64_t before = framer.sent();
       framer.write_file(q, file.fd(), file.append(w.bytes), w.bytes.size());
+      if (!w.bytes.empty()) last_file_whole = framer.sent() - before == w.bytes.size();
+      continue;
+    }
+    if (w.kept) {
+      const std::string& mine = q.keep(w.bytes);
+      const boost::asio::const_buffer b(mine.data(), mine.size());
+      framer.write(q, {&b, 1});
       continue;
     }
     // The pieces: the content cut evenly (the last takes the rest); the
@@ -375,9 +404,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
   }
 
-  if (setup.flush && !framed.empty()) {
-    const std::string got = flush_through_socket(setup, q, framed.size());
-    if (got != framed) finding(setup, "the socket got other bytes than the queue held", got);
+  if (setup.flush) {
+    if (setup.short_file) file.shorten();
+    std::error_code failure;
+    const std::string got = flush_through_socket(setup, q, framed.size(), failure);
+    if (setup.short_file && last_file_whole) {
+      if (failure != std::errc::io_error)
+        finding(setup, "a short file did not fail the flush", got);
+      if (got.size() >= framed.size() || framed.compare(0, got.size(), got) != 0) {
+        finding(setup, "a failed flush sent other than a prefix of the queue", got);
+      }
+    } else {
+      if (failure) finding(setup, "the flush failed: " + failure.message(), got);
+      if (got != framed) finding(setup, "the socket got other bytes than the queue held", got);
+    }
+  } else {
+    q.clear();
+    if (!q.empty()) finding(setup, "the queue is not empty after clear()", framed);
+  }
+  q.take_callbacks([](anvil::server::WriteCallback&& cb) { cb(std::error_code()); });
+  bool in_order = called.size() == setup.writes.size();
+  for (std::size_t i = 0; in_order && i < called.size(); ++i) in_order = called[i] == i;
+  if (!in_order) {
+    finding(setup, "the after_flush() callbacks were not handed back once each, in order", framed);
   }
   return 0;
 }

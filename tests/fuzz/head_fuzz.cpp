@@ -26,12 +26,21 @@
 //    surrounding whitespace, then the core's Date, Server,
 //    Transfer-Encoding and Connection), another keep-alive than the framing
 //    says, another body than the one framed after it, or an error;
+//  * the core's own heads break the same rules: internal_error_head() (500,
+//    Content-Length: 0, through decide_framing() and append_head() as a
+//    handler's head), and append_error_response() (each status the core
+//    answers with, a detail of any bytes): other fields than Date, Server,
+//    Content-Type, Content-Length and Connection: close, another body than
+//    "Reason (detail)\n", or no end exactly at its Content-Length;
 //  * ASan/UBSan find anything.
 //
 // Input layout (tests/fuzz/make_server_corpora.py writes seeds in it):
 //   [0] the request: bit 0 HTTP/1.1, bit 1 HEAD, bit 2 keep-alive,
 //       bit 3 the server closes anyway; bits 4-7 body writes after the head
-//   [1] fragmentation style   [2..3] fragmentation seed
+//   [1] bits 0-1 fragmentation style; bit 6 internal_error_head() in place of
+//       build_head(); bit 7 append_error_response() instead, the status
+//       chosen by [2] and the detail the first line
+//   [2..3] fragmentation seed
 //   [4..] lines split at LF: the status, then one field per line, the name
 //       before the first colon, the value after it. Escapes: \r CR, \n LF,
 //       \0 NUL, \ and any other byte that byte (\: a colon in a name, \\ a
@@ -39,6 +48,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -64,6 +74,9 @@ using anvil::server::StartError;
 constexpr std::string_view kTarget = "head_fuzz";
 constexpr std::size_t kHeaderBytes = 4;
 constexpr std::string_view kDate = "Thu, 26 Nov 2026 04:00:00 GMT";
+// The statuses the core answers with on its own (parse errors, timeouts,
+// shedding, a handler that failed), and one it has no reason phrase for.
+constexpr int kErrorStatuses[] = {400, 405, 408, 413, 414, 431, 500, 501, 503, 505, 418};
 
 struct Setup {
   RequestFacts request;
@@ -71,6 +84,9 @@ struct Setup {
   int body_writes = 0;
   std::uint8_t cut_style = 0;
   std::uint16_t cut_seed = 0;
+  bool core_error = false;  // append_error_response() instead of a handler's head
+  bool core_500 = false;    // internal_error_head() instead of build_head()
+  int error_status = 0;     // core_error: the status
   std::string status;
   std::vector<std::pair<std::string, std::string>> fields;
 };
@@ -81,7 +97,10 @@ void decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
   setup.request.keep_alive = data[0] & 4;
   setup.server_closes = data[0] & 8;
   setup.body_writes = data[0] >> 4;
-  setup.cut_style = data[1];
+  setup.cut_style = data[1] & 3;
+  setup.core_error = data[1] & 0x80;
+  setup.core_500 = data[1] & 0x40;
+  setup.error_status = kErrorStatuses[data[2] % std::size(kErrorStatuses)];
   setup.cut_seed = static_cast<std::uint16_t>(data[2] << 8 | data[3]);
   std::vector<std::pair<std::string, std::string>> lines(1);
   bool in_value = false;  // past the first colon of this line
@@ -277,6 +296,46 @@ std::size_t crlf_lines(const Setup& setup, std::string_view head) {
   return lines;
 }
 
+// The core's own error response (append_error_response()), with the first
+// line of the input as its detail: a head of fixed fields, a text/plain body
+// "Reason (detail)\n" of its Content-Length, and the end of the connection.
+void check_error_response(const Setup& setup) {
+  std::string input;
+  anvil::server::append_error_response(input, setup.error_status, setup.status, kDate);
+  const std::string_view reason = anvil::server::reason_of(setup.error_status);
+  if (reason.empty() || !anvil::fuzz::is_text(reason)) finding(setup, "a bad reason", input);
+  const std::string body = std::string(reason) + " (" + setup.status + ")\n";
+  const std::vector<std::pair<std::string, std::string>> fields = {
+      {"Date", std::string(kDate)},
+      {"Server", "anvil"},
+      {"Content-Type", "text/plain"},
+      {"Content-Length", std::to_string(body.size())},
+      {"Connection", "close"}};
+  const std::vector<std::size_t> cuts =
+      anvil::fuzz::make_cuts(setup.cut_style, setup.cut_seed, input.size());
+  for (const ParserKind kind : {ParserKind::llhttp, ParserKind::fast}) {
+    auto parser = anvil::parser::make_parser(kind, anvil::parser::Mode::response);
+    parser->set_head_response(false);
+    for (const bool whole : {true, false}) {
+      const ReadResponse r = anvil::fuzz::read_response(
+          *parser, input, whole ? std::span<const std::size_t>() : cuts, false);
+      std::string who(anvil::parser::name_of(kind));
+      who += whole ? " fed whole: error response: " : " fed in pieces: error response: ";
+      if (!r.problem.empty()) finding(setup, who + r.problem, input);
+      if (r.error != Error::none) {
+        finding(setup, who + "parse error " + std::string(anvil::parser::code_of(r.error)), input);
+      }
+      if (r.status != setup.error_status || r.reason != reason || r.version != 11) {
+        finding(setup, who + "another status line", input);
+      }
+      if (r.fields != fields) finding(setup, who + "other fields", input);
+      if (r.keep_alive) finding(setup, who + "kept alive", input);
+      if (r.body != body) finding(setup, who + "another body", input);
+      if (!r.done || r.done_at != input.size()) finding(setup, who + "no end at the end", input);
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -286,16 +345,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<Header> headers;
   for (const auto& [name, value] : setup.fields) headers.push_back({name, value});
 
-  const Expected want = expect(setup);
-  ResponseHead h;
-  const StartError got = anvil::server::build_head(setup.status, headers, h);
-  if (got != want.error) {
-    finding(setup,
-            "build_head() answered " + std::string(name_of(got)) + ", the rules say " +
-                std::string(name_of(want.error)),
-            "");
+  if (setup.core_error) {
+    check_error_response(setup);
+    return 0;
   }
-  if (got != StartError::none) return 0;
+  Expected want;
+  ResponseHead h;
+  std::string_view reason;
+  if (setup.core_500) {  // the core's answer for a handler that produced none
+    anvil::server::internal_error_head(h);
+    want.status = 500;
+    want.has_length = true;
+    want.wire.emplace_back("Content-Length", "0");
+    reason = "Internal Server Error";
+  } else {
+    want = expect(setup);
+    const StartError got = anvil::server::build_head(setup.status, headers, h);
+    if (got != want.error) {
+      finding(setup,
+              "build_head() answered " + std::string(name_of(got)) + ", the rules say " +
+                  std::string(name_of(want.error)),
+              "");
+    }
+    if (got != StartError::none) return 0;
+    if (setup.status.size() > 4) reason = std::string_view(setup.status).substr(4);
+  }
   if (h.status != want.status || h.has_length != want.has_length || h.length != want.length ||
       h.has_date != want.has_date || h.has_server != want.has_server || h.has_te != want.has_te ||
       h.wants_close != want.wants_close) {
@@ -367,8 +441,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       if (!r.has_head) finding(setup, who + "no head", input);
       if (r.status != h.status) finding(setup, who + "another status", input);
-      const std::string_view reason =
-          setup.status.size() > 4 ? std::string_view(setup.status).substr(4) : "";
       if (r.reason != reason) finding(setup, who + "another reason", input);
       if (r.version != 11) finding(setup, who + "another version", input);
       if (r.fields != fields) finding(setup, who + "other fields", input);

@@ -5,15 +5,18 @@ the top of chunk_fuzz.cpp and head_fuzz.cpp describe.
 
   * chunk_fuzz: each framing (chunked, Content-Length shorter, equal and longer
     than the writes, until close, no body), with and without finish(), with
-    and without a flush through a socket pair; writes of one and several
-    pieces, file ranges, empty writes between others and as the only write,
+    and without a flush through a socket pair (also with the file one byte
+    short); writes of one and several pieces, kept and referenced, file
+    ranges, empty writes between others and as the only write,
     content that looks like a last chunk, and fills that need 3- and 5-digit
     chunk sizes.
   * head_fuzz: the heads apps send (WSGI defaults, Content-Length, Date and
     Server given, Connection: close and keep-alive, 1xx, 204, 304, HEAD,
     HTTP/1.0), each framing rule (Content-Length repeated, conflicting, with
     Transfer-Encoding, Transfer-Encoding lists good and bad, twice), and each
-    kind of bad input (status forms, names, CR/LF/NUL in values, obs-text).
+    kind of bad input (status forms, names, CR/LF/NUL in values, obs-text);
+    the core's own heads (the 500 for a handler that produced none, and
+    each error status it answers with).
 
 Seeds are named seed-*; this script replaces only those, so the inputs that
 `make fuzz` merged in (named by their SHA-1) stay. The files are checked in,
@@ -26,13 +29,13 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 # chunk_fuzz flags byte
 CHUNKED, CONTENT_LENGTH, UNTIL_CLOSE, NO_BODY = 0, 1, 2, 3
-FINISH, FLUSH = 4, 8
+FINISH, FLUSH, SHORT_FILE = 4, 8, 0x40
 EVERY_BYTE, EVERY_N = 2 << 4, 1 << 4
 
 
-def mem(data):
+def mem(data, kept=False):
     assert len(data) < 256
-    return bytes([0, len(data)]) + data
+    return bytes([0x80 if kept else 0, len(data)]) + data
 
 
 def gather(*pieces):
@@ -77,6 +80,12 @@ def chunk_seeds():
     s["chunked-hex-digits"] = chunk_seed(
         CHUNKED | FINISH, [fill(15, b"a"), fill(16, b"b"), fill(255, b"c"), fill(256, b"d"),
                            fill(4095, b"e"), fill(4096, b"f")])
+    s["chunked-kept"] = chunk_seed(CHUNKED | FINISH | FLUSH,
+                                   [mem(b"kept", kept=True), mem(b"ref"), mem(b"", kept=True)])
+    s["chunked-short-file"] = chunk_seed(CHUNKED | FINISH | FLUSH | SHORT_FILE,
+                                         [mem(b"a"), fill(5000, b"s", file=True), mem(b"b")])
+    s["cl-short-file-cut"] = chunk_seed(CONTENT_LENGTH | FLUSH | SHORT_FILE,
+                                        [mem(b"abc"), fill(10, b"s", file=True)], length=5)
     s["cl-exact"] = chunk_seed(CONTENT_LENGTH | FINISH, hello, length=12)
     s["cl-short"] = chunk_seed(CONTENT_LENGTH | FINISH | EVERY_N, hello, length=20)
     s["cl-excess"] = chunk_seed(CONTENT_LENGTH | FINISH | FLUSH, hello + [fill(500, b"z", file=True)],
@@ -91,10 +100,20 @@ def chunk_seeds():
 HTTP11, HEAD, KEEP_ALIVE, SERVER_CLOSES = 1, 2, 4, 8
 
 
-def head_seed(request, status, fields, writes=2, cut_style=0, cut_seed=3):
+CORE_500, CORE_ERROR = 0x40, 0x80
+# head_fuzz's kErrorStatuses, by index (the byte after the setup byte chooses).
+ERROR_STATUSES = [400, 405, 408, 413, 414, 431, 500, 501, 503, 505, 418]
+
+
+def head_seed(request, status, fields, writes=2, cut_style=0, cut_seed=3, core=0):
     lines = [status] + [f"{n}:{v}" for n, v in fields]
     text = "\n".join(lines).encode("latin-1")
-    return bytes([request | writes << 4, cut_style]) + struct.pack(">H", cut_seed) + text
+    return bytes([request | writes << 4, cut_style | core]) + struct.pack(">H", cut_seed) + text
+
+
+def error_seed(status, detail, cut_style=2):
+    return head_seed(0, detail, [], cut_style=cut_style, cut_seed=ERROR_STATUSES.index(status) << 8,
+                     core=CORE_ERROR)
 
 
 def head_seeds():
@@ -150,7 +169,12 @@ def head_seeds():
         "te-with-content-length": head_seed(ka11, "200 OK", [("Content-Length", "5"),
                                                              ("Transfer-Encoding", "chunked")]),
         "many-fields": head_seed(ka11, "200 OK", [(f"X-{i}", str(i)) for i in range(150)]),
+        "core-500": head_seed(ka11, "", [], writes=3, core=CORE_500),
+        "core-500-http10-head": head_seed(HEAD, "", [], core=CORE_500),
     }
+    for status in ERROR_STATUSES:
+        s[f"core-error-{status}"] = error_seed(status, "bad_chunk_size")
+    s["core-error-detail-bytes"] = error_seed(400, "a\\r\\nb\\0\xff", cut_style=0)
     return s
 
 
