@@ -83,7 +83,7 @@ std::string_view start_error_text(server::StartError e) {
     case server::StartError::bad_header_name:
       return "invalid header name";
     case server::StartError::bad_header_value:
-      return "invalid header value (control character, or a bad Content-Length)";
+      return "invalid header value (control character)";
     case server::StartError::bad_framing:
       return "conflicting framing fields (Content-Length with Transfer-Encoding, or a bad "
              "Transfer-Encoding)";
