@@ -63,6 +63,7 @@
 
 namespace {
 
+using anvil::fuzz::append;
 using anvil::fuzz::ReadResponse;
 using anvil::parser::BodyKind;
 using anvil::parser::Error;
@@ -161,21 +162,21 @@ bool decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
 std::string describe(const Setup& s) {
   std::string out = "mode=";
   out += kModeNames[static_cast<int>(s.mode)];
-  out += " finish=" + std::to_string(s.finish) + " flush=" + std::to_string(s.flush) +
-         " short_file=" + std::to_string(s.short_file) + " length=" + std::to_string(s.length) +
-         "\nwrites:";
+  append(out, {" finish=", std::to_string(s.finish), " flush=", std::to_string(s.flush),
+               " short_file=", std::to_string(s.short_file), " length=", std::to_string(s.length),
+               "\nwrites:"});
   for (const Write& w : s.writes) {
-    out += " " + std::to_string(w.bytes.size());
+    append(out, {" ", std::to_string(w.bytes.size())});
     if (w.file) out += "(file)";
     if (w.kept) out += "(kept)";
-    if (w.pieces > 1) out += "(" + std::to_string(w.pieces) + " pieces)";
+    if (w.pieces > 1) append(out, {"(", std::to_string(w.pieces), " pieces)"});
   }
   return out;
 }
 
 [[noreturn]] void finding(const Setup& setup, std::string_view what, std::string_view framed) {
   std::string detail = describe(setup);
-  detail += "\n--- framed (" + std::to_string(framed.size()) + " bytes, first 2048) ---\n";
+  append(detail, {"\n--- framed (", std::to_string(framed.size()), " bytes, first 2048) ---\n"});
   detail += anvil::fuzz::printable(framed.substr(0, 2048));
   anvil::fuzz::fail(kTarget, what, detail);
 }

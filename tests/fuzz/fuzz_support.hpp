@@ -1,6 +1,6 @@
 // What every fuzz target under tests/fuzz/ needs besides its own checks:
 //  * fail(): print a finding and trap (libFuzzer saves the input);
-//  * printable(): bytes as text for a finding's dump;
+//  * printable(): bytes as text for a finding's dump; append(): parts to a string;
 //  * make_cuts(): a fragmentation of n bytes chosen by the input (a few or
 //    many random cuts, every n bytes, every byte), and Pieces, which feeds
 //    the input in those pieces;
@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -69,6 +70,11 @@ inline bool is_text(std::string_view s) {
     if (!is_text(c)) return false;
   }
   return true;
+}
+
+// Appends each part (g++ 12 warns falsely, -Wrestrict, on `"literal" + string`).
+inline void append(std::string& out, std::initializer_list<std::string_view> parts) {
+  for (std::string_view p : parts) out += p;
 }
 
 inline std::string printable(std::string_view s) {

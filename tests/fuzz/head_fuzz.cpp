@@ -61,6 +61,7 @@
 
 namespace {
 
+using anvil::fuzz::append;
 using anvil::fuzz::ReadResponse;
 using anvil::parser::BodyKind;
 using anvil::parser::Error;
@@ -258,15 +259,15 @@ std::string_view name_of(StartError e) {
 }
 
 std::string describe(const Setup& s) {
-  std::string out = "request: http11=" + std::to_string(s.request.http11) +
-                    " head=" + std::to_string(s.request.head) +
-                    " keep_alive=" + std::to_string(s.request.keep_alive) +
-                    " server_closes=" + std::to_string(s.server_closes) +
-                    " body_writes=" + std::to_string(s.body_writes) + "\nstatus: ";
+  std::string out;
+  append(out, {"request: http11=", std::to_string(s.request.http11), " head=",
+               std::to_string(s.request.head), " keep_alive=", std::to_string(s.request.keep_alive),
+               " server_closes=", std::to_string(s.server_closes),
+               " body_writes=", std::to_string(s.body_writes), "\nstatus: "});
   out += anvil::fuzz::printable(s.status);
   for (const auto& [name, value] : s.fields) {
-    out +=
-        "\nfield: [" + anvil::fuzz::printable(name) + "] [" + anvil::fuzz::printable(value) + "]";
+    append(out,
+           {"\nfield: [", anvil::fuzz::printable(name), "] [", anvil::fuzz::printable(value), "]"});
   }
   return out;
 }

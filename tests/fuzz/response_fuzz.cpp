@@ -84,10 +84,7 @@ bool decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
   return true;
 }
 
-// Appends each part (g++ 12 warns falsely, -Wrestrict, on `"literal" + string`).
-void append(std::string& out, std::initializer_list<std::string_view> parts) {
-  for (std::string_view p : parts) out += p;
-}
+using anvil::fuzz::append;
 
 std::string describe(const Setup& setup) {
   const Limits& l = setup.limits;
