@@ -24,6 +24,9 @@ SERVER_PYTHON = os.environ.get("ANVIL_TEST_PYTHON", "/usr/bin/python3")
 # it here, so that its _core is the one under test.
 PACKAGE_DIR = os.environ.get("ANVIL_TEST_PACKAGE_DIR") or os.path.join(ROOT, "python")
 IS_PYPY = "pypy" in os.path.basename(SERVER_PYTHON)
+# "asan" or "tsan" when tests/sanitize/run.sh runs the suite against a
+# sanitizer build of _core (preloaded into every server), else None.
+SANITIZER = os.environ.get("ANVIL_TEST_SANITIZER") or None
 START_TIMEOUT = 30.0
 LISTENING = re.compile(r"anvil: listening on (\S+)")
 

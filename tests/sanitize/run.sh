@@ -68,7 +68,9 @@ done
 
 rm -rf "$logs"
 mkdir -p "$logs"
-export ANVIL_TEST_PACKAGE_DIR=$package ANVIL_SANITIZER_LOG_DIR=$logs
+# ANVIL_TEST_SANITIZER: which runtime the servers run under, for the tests
+# that cannot run under one (tests/python/support.py SANITIZER).
+export ANVIL_TEST_PACKAGE_DIR=$package ANVIL_SANITIZER_LOG_DIR=$logs ANVIL_TEST_SANITIZER=$kind
 export ANVIL_TEST_PYTHON=$python PYTHONPATH=$package
 # detect_leaks=0: CPython frees little at exit; the C++ suites run LeakSanitizer
 # on the core itself (make test-asan).
