@@ -50,8 +50,10 @@ _STATUS = re.compile(r"[1-9][0-9]{2}(?: [^\x00-\x08\x0a-\x1f\x7f\u0100-\U0010fff
 _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]*\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
-# RFC 9110 §7.6.1: hop-by-hop fields are the server's; PEP 3333 forbids them.
-_HOP_BY_HOP = frozenset(["keep-alive", "transfer-encoding", "upgrade", "proxy-connection"])
+# RFC 9110 §7.6.1: hop-by-hop fields are the server's; PEP 3333 forbids them
+# (Proxy-* too). "Connection: close" is allowed: the core honours it.
+_HOP_BY_HOP = frozenset(["connection", "keep-alive", "transfer-encoding", "upgrade", "te",
+                         "trailer"])
 
 # Header names seen by one worker are cached (name -> environ key, "" to
 # drop); past this many the cache starts again, so a client cannot grow it.
@@ -157,6 +159,9 @@ def _check_head(status, headers):
     _latin1(status, "status")
     if _STATUS.match(status) is None:
         raise ValueError("start_response: invalid status line (expected 'NNN reason')")
+    if status[0] == "1":
+        raise ValueError("start_response: a 1xx status is an interim response, not a final one "
+                         "(RFC 9110 §15.2)")
     if not isinstance(headers, list):
         raise TypeError("headers must be a list, not " + type(headers).__name__)
     kept = []
@@ -169,11 +174,10 @@ def _check_head(status, headers):
         _latin1(name, "header name")
         _latin1(value, "header value")
         lower = name.lower()
-        if lower == "connection":
-            if "close" not in value.lower():
-                continue  # "Connection: close" is kept: the core honours it
-        elif lower in _HOP_BY_HOP:
-            continue
+        if (lower in _HOP_BY_HOP or (lower.startswith("proxy-") and len(lower) > 6)) and \
+                not (lower == "connection" and value.strip(" \t").lower() == "close"):
+            raise ValueError("start_response: hop-by-hop header field '%s' (PEP 3333: the server "
+                             "frames the response)" % name)
         if _NAME.match(name) is None:
             raise ValueError("start_response: invalid header name")
         if _VALUE.match(value) is None:
@@ -181,7 +185,8 @@ def _check_head(status, headers):
         if lower == "content-length":
             if _DIGITS.match(value) is None or int(value) >= 1 << 64 or \
                     (length is not None and int(value) != length):
-                raise ValueError("start_response: invalid header value (control character)")
+                raise ValueError("start_response: invalid Content-Length (not a decimal number, "
+                                 "or two different values)")
             has_length = True
             length = int(value)
         kept.append(item)
@@ -257,6 +262,13 @@ class _Request:
             self.committed = True
 
     def _add_length(self, n):
+        """PEP 3333 lets a server add the Content-Length of a body it knows
+        whole, within RFC 9110 §8.6: never on 204 or 304 (a 304's length would
+        be the 200's, which only the app knows), and never 0 on HEAD, where an
+        empty body is what the app left out, not the length a GET would have."""
+        code = self.status[:3]
+        if code == "204" or code == "304" or (n == 0 and self.method == "HEAD"):
+            return
         self.headers.append(("Content-Length", str(n)))
         self.has_length = True
 

@@ -113,6 +113,7 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   void finish_ok();
   void close_iterable();
   void release();
+  bool may_add_length(std::uint64_t length) const;
   bool restart_with_length(std::uint64_t length);
   bool apply_head();
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -64,12 +65,23 @@ bool to_latin1(PyObject* s, std::string& out, const char* what) {
 
 using parser::text::iequals;
 
-// RFC 9110 §7.6.1: hop-by-hop fields belong to the server's framing; PEP 3333
-// forbids apps from setting them. They are dropped (the core writes its own).
-// "Connection: close" is kept: the core honours it and closes after the response.
-bool dropped_field(std::string_view name, std::string_view value) {
-  if (iequals(name, "connection")) return !parser::text::has_token(value, "close");
-  return parser::text::is_hop_by_hop(name);
+// RFC 9110 §7.6.1: hop-by-hop fields belong to the server's framing, and PEP
+// 3333 forbids apps from setting them: one is an error the app's author sees
+// (a 500, logged). "Connection: close" is the exception, as in gunicorn: the
+// core honours it and closes after the response.
+bool hop_by_hop(std::string_view name, std::string_view value) {
+  if (iequals(name, "connection")) return !iequals(parser::text::trim_ows(value), "close");
+  return parser::text::is_hop_by_hop(name) || iequals(name, "te") || iequals(name, "trailer") ||
+         (name.size() > 6 && iequals(name.substr(0, 6), "proxy-"));
+}
+
+// The status code of a status line the core will check ("204 No Content"); 0
+// when it is not one.
+int status_code(std::string_view status) {
+  int code = 0;
+  const auto r =
+      std::from_chars(status.data(), status.data() + std::min<std::size_t>(3, status.size()), code);
+  return r.ec == std::errc{} && r.ptr == status.data() + 3 ? code : 0;
 }
 
 }  // namespace
@@ -80,10 +92,14 @@ std::string_view start_error_text(server::StartError e) {
       return "";
     case server::StartError::bad_status:
       return "invalid status line (expected 'NNN reason')";
+    case server::StartError::interim_status:
+      return "a 1xx status is an interim response, not a final one (RFC 9110 §15.2)";
     case server::StartError::bad_header_name:
       return "invalid header name";
     case server::StartError::bad_header_value:
       return "invalid header value (control character)";
+    case server::StartError::bad_content_length:
+      return "invalid Content-Length (not a decimal number, or two different values)";
     case server::StartError::bad_framing:
       return "conflicting framing fields (Content-Length with Transfer-Encoding, or a bad "
              "Transfer-Encoding)";
@@ -247,6 +263,16 @@ bool Transaction::apply_head() {
   return false;
 }
 
+// PEP 3333 lets a server add the Content-Length of a body it knows whole,
+// within RFC 9110 §8.6: never on 204 or 304 (a 304's length would be the
+// 200's, which only the app knows), and never 0 on HEAD, where an empty body
+// is what the app left out, not the length a GET would have.
+bool Transaction::may_add_length(std::uint64_t length) const {
+  const int code = status_code(status_);
+  if (code == 204 || code == 304) return false;
+  return length > 0 || ex_->request().method != "HEAD";
+}
+
 bool Transaction::restart_with_length(std::uint64_t length) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, length);
@@ -294,7 +320,10 @@ void Transaction::start_response(py::handle status, py::handle headers, py::hand
         !to_latin1(PyTuple_GET_ITEM(item, 1), value, "header value")) {
       throw py::error_already_set();
     }
-    if (dropped_field(name, value)) continue;
+    if (hop_by_hop(name, value)) {
+      throw py::value_error("start_response: hop-by-hop header field '" + name +
+                            "' (PEP 3333: the server frames the response)");
+    }
     if (iequals(name, "content-length")) has_length = true;
     new_headers.emplace_back(std::move(name), std::move(value));
   }
@@ -344,7 +373,7 @@ void Transaction::send_list(py::handle seq) {
   if (!check_head_set()) return fail("sending the response");
   // PEP 3333: a server may add Content-Length when the app's whole body is
   // known and none was given (here: a list of at most one item).
-  if (!has_length_ && !wrote_ && n <= 1 && !restart_with_length(total)) {
+  if (!has_length_ && !wrote_ && n <= 1 && may_add_length(total) && !restart_with_length(total)) {
     head_error_ = true;
     return fail("sending the response");
   }
@@ -421,7 +450,7 @@ bool Transaction::try_send_file(py::handle result) {
         count = std::min(count, given);
       }
     }
-  } else if (!wrote_ && !restart_with_length(count)) {
+  } else if (!wrote_ && may_add_length(count) && !restart_with_length(count)) {
     head_error_ = true;
     fail("sending a file");
     return true;
@@ -520,7 +549,7 @@ void Transaction::pump() {
 
 void Transaction::finish_ok() {
   if (!check_head_set()) return fail("finishing the response");
-  if (!has_length_ && !wrote_ && !restart_with_length(0)) {
+  if (!has_length_ && !wrote_ && may_add_length(0) && !restart_with_length(0)) {
     head_error_ = true;
     return fail("finishing the response");
   }

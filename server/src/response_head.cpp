@@ -54,6 +54,10 @@ StartError build_head(std::string_view status, std::span<const Header> headers, 
     code = code * 10 + (status[i] - '0');
   }
   if (code < 100) return StartError::bad_status;
+  // A handler answers with a final response; the core sends 100 Continue itself.
+  if (code < 200) return StartError::interim_status;
+  // RFC 9110 §8.6: no Content-Length in a 204 (a 304's is the handler's to give).
+  const bool length_allowed = code != 204;
   out.text.assign("HTTP/1.1 ");
   out.text.append(status);
   if (status.size() == 3) out.text += ' ';  // RFC 9112 §4: SP before an empty reason
@@ -70,11 +74,12 @@ StartError build_head(std::string_view status, std::span<const Header> headers, 
       const char* end = h.value.data() + h.value.size();
       const auto [p, ec] = std::from_chars(h.value.data(), end, v);
       if (h.value.empty() || ec != std::errc() || p != end || (out.has_length && v != out.length)) {
-        return StartError::bad_header_value;
+        return StartError::bad_content_length;
       }
       if (out.has_length) continue;  // the same length again: one field on the wire
       out.has_length = true;
       out.length = v;
+      if (!length_allowed) continue;
     } else if (text::iequals(h.name, "date")) {
       out.has_date = true;
     } else if (text::iequals(h.name, "server")) {

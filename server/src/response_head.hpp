@@ -31,14 +31,16 @@ struct ResponseHead {
   bool wants_close = false;  // "Connection: close" among the fields
 };
 
-// Checks status ("NNN reason": 3 digits, 100-999, no control characters) and
-// headers (names are tokens, RFC 9110 §5.1; values are field text, §5.5;
-// Content-Length is 1*DIGIT, and repeated ones agree and go out once; at
-// most one framing field: no Transfer-Encoding with a Content-Length or
-// twice, and a Transfer-Encoding lists registered codings with chunked only
-// last, RFC 9112 §6) and fills `out`, reusing its capacity. The first fault
-// in order decides the error (bad_status, bad_header_name, bad_header_value;
-// bad_framing once every field passed). On an error `out` is left unspecified.
+// Checks status ("NNN reason": 3 digits, 200-999, no control characters; 1xx
+// is interim_status) and headers (names are tokens, RFC 9110 §5.1; values are
+// field text, §5.5; Content-Length is 1*DIGIT, and repeated ones agree and go
+// out once, bad_content_length; a 204's is checked but not written, RFC 9110
+// §8.6; at most one framing field: no Transfer-Encoding with a Content-Length
+// or twice, and a Transfer-Encoding lists registered codings with chunked only
+// last, RFC 9112 §6) and fills `out`, reusing its capacity. The first fault in
+// order decides the error (bad_status or interim_status, bad_header_name,
+// bad_header_value or bad_content_length; bad_framing once every field
+// passed). On an error `out` is left unspecified.
 StartError build_head(std::string_view status, std::span<const Header> headers, ResponseHead& out);
 
 // The fixed 500 answer for a handler that produced no response.

@@ -128,8 +128,13 @@ class StartCheckHandler final : public Handler {
     const Header bad_value[] = {{"X-A", "a\r\nInjected: yes"}};
     const Header bad_name[] = {{"X A", "b"}};
     const Header ok[] = {{"Content-Length", "2"}, {"Connection", "close"}};
+    const Header bad_length[] = {{"Content-Length", "abc"}};
+    const Header two_lengths[] = {{"Content-Length", "2"}, {"Content-Length", "3"}};
     std::string result;
     result += ex->start("20", {}) == StartError::bad_status ? "s" : "-";
+    result += ex->start("103 Early Hints", {}) == StartError::interim_status ? "i" : "-";
+    result += ex->start("200 OK", bad_length) == StartError::bad_content_length ? "c" : "-";
+    result += ex->start("200 OK", two_lengths) == StartError::bad_content_length ? "c" : "-";
     result += ex->start("200 OK", bad_value) == StartError::bad_header_value ? "v" : "-";
     result += ex->start("200 OK", bad_name) == StartError::bad_header_name ? "n" : "-";
     EXPECT_EQ(ex->start("201 Created", ok), StartError::none);
@@ -140,6 +145,17 @@ class StartCheckHandler final : public Handler {
   }
   std::mutex m;
   std::string outcome;
+};
+
+// Answers 204 with the handler's own Content-Length, which RFC 9110 §8.6 keeps
+// off the wire.
+class NoContentHandler final : public Handler {
+ public:
+  void handle(std::shared_ptr<Exchange> ex) override {
+    const Header h[] = {{"Content-Length", "0"}, {"X-Kept", "yes"}};
+    EXPECT_EQ(ex->start("204 No Content", h), StartError::none);
+    ex->finish();
+  }
 };
 
 class Core : public ::testing::TestWithParam<ParserKind> {
@@ -344,7 +360,19 @@ TEST_P(Core, StartValidatesStatusAndHeaders) {
   EXPECT_EQ(r->body, "ok");
   EXPECT_TRUE(c.closed_by_peer());  // the app's Connection: close
   std::lock_guard lk(h->m);
-  EXPECT_EQ(h->outcome, "svn");
+  EXPECT_EQ(h->outcome, "siccvn");
+}
+
+TEST_P(Core, NoContentLengthOn204) {
+  Running s(config(), std::make_shared<NoContentHandler>());
+  Client c = s.client();
+  ASSERT_TRUE(c.send(kGet));
+  auto r = c.read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 204);
+  EXPECT_FALSE(r->has("Content-Length"));
+  EXPECT_FALSE(r->has("Transfer-Encoding"));
+  EXPECT_EQ(r->field("X-Kept"), "yes");
 }
 
 // RFC 9112 §6.3: the client takes exactly Content-Length bytes as the body.

@@ -51,13 +51,14 @@ std::string_view name_of(Stage s) noexcept;
 // Why start() refused a response head; the caller answers 500 instead.
 enum class StartError : std::uint8_t {
   none,
-  bad_status,        // not "NNN reason" with 3 digits and no control characters
-  bad_header_name,   // empty or not a token (RFC 9110 §5.1)
-  bad_header_value,  // CR, LF, NUL or another control character (RFC 9110 §5.5),
-                     // or a Content-Length that is not 1*DIGIT or differs from another
-  bad_framing,       // Content-Length with Transfer-Encoding, Transfer-Encoding twice, or
-                     // one that is not known codings with chunked only last (RFC 9112 §6)
-  already_sent,      // the head has already gone out (first write() was made)
+  bad_status,          // not "NNN reason" with 3 digits and no control characters
+  interim_status,      // 1xx: an interim response cannot be the final one (RFC 9110 §15.2)
+  bad_header_name,     // empty or not a token (RFC 9110 §5.1)
+  bad_header_value,    // CR, LF, NUL or another control character (RFC 9110 §5.5)
+  bad_content_length,  // Content-Length not 1*DIGIT, or repeated with another value
+  bad_framing,         // Content-Length with Transfer-Encoding, Transfer-Encoding twice, or
+                       // one that is not known codings with chunked only last (RFC 9112 §6)
+  already_sent,        // the head has already gone out (first write() was made)
 };
 
 // Why read_body() stopped early.
