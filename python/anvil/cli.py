@@ -20,6 +20,7 @@ import importlib
 import os
 import platform
 import sys
+import traceback
 import types
 
 # Options whose values are a closed set: argparse lists them in --help.
@@ -217,13 +218,32 @@ def split_spec(spec):
     return module_name, attr
 
 
-def load_app(spec):
-    """Import `MODULE:CALLABLE` (CALLABLE may be a dotted attribute path)."""
+def _import_site(e):
+    """' (at FILE:LINE)' for the line of the app's code where importing it
+    failed: the traceback's last frame outside the import machinery and this
+    file (or a SyntaxError's own place); '' when there is none (the module
+    itself was not found)."""
+    if isinstance(e, SyntaxError) and e.filename and e.lineno:
+        return f" (at {e.filename}:{e.lineno})"
+    machinery = (os.path.dirname(importlib.__file__) + os.sep, os.path.abspath(__file__))
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if not f.filename.startswith("<") and not f.filename.startswith(machinery)]
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
+def load_app(spec, debug=False):
+    """Import `MODULE:CALLABLE` (CALLABLE may be a dotted attribute path).
+    debug (--log-level debug): an import error's whole traceback goes to
+    stderr before its one line."""
     module_name, attr = split_spec(spec)
     try:
         obj = importlib.import_module(module_name)
     except Exception as e:  # noqa: BLE001 - any failure while importing the user's module
-        raise AppImportError(f"cannot import {module_name!r}: {type(e).__name__}: {_one_line(e)}") from e
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.flush()
+        raise AppImportError(f"cannot import {module_name!r}: {type(e).__name__}: {_one_line(e)}"
+                             + _import_site(e)) from e
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -234,7 +254,7 @@ def load_app(spec):
     return obj
 
 
-def loader_for_workers(spec):
+def loader_for_workers(spec, debug=False):
     """`load_app` for _core.serve: each worker calls it after fork to import
     the app (gunicorn's default, without --preload). Returns (loader, read end
     of the error pipe).
@@ -247,7 +267,7 @@ def loader_for_workers(spec):
 
     def load_in_worker():
         try:
-            return load_app(spec)
+            return load_app(spec, debug)
         except AppImportError as e:
             os.set_blocking(errors_w, False)  # a full pipe already holds a line
             try:
@@ -307,10 +327,11 @@ def main(argv=None):
     app, errors = None, None
     if spec:
         try:
+            debug = options.get("log_level") == "debug"
             if preload or _workers(options) == 0:
-                app = load_app(spec)
+                app = load_app(spec, debug)
             else:
-                options["load_app"], errors = loader_for_workers(spec)
+                options["load_app"], errors = loader_for_workers(spec, debug)
         except AppImportError as e:
             sys.stderr.write(f"anvil: error: {e}\n")
             return 1

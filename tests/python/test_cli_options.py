@@ -190,18 +190,35 @@ def import_error(tmp_path, spec, *args):
 def test_import_error_one_line_exit_1_whoever_imports(tmp_path, args):
     # Whoever imports the app (the master, or every worker), the server
     # stops: one line, exit status 1, no worker restarted.
+    # The line names where the app's code failed: the traceback's last frame.
     assert import_error(tmp_path, "raises:app", *args) == [
-        "anvil: error: cannot import 'raises': ValueError: at import time"]
+        f"anvil: error: cannot import 'raises': ValueError: at import time (at {tmp_path}/raises.py:1)"]
+
+
+@pytest.mark.parametrize("args", [["--workers", "2"], ["--workers", "0"]])
+def test_import_error_whole_traceback_at_log_level_debug(tmp_path, args):
+    (tmp_path / "deep.py").write_text("def f():\n    raise ValueError('deep down')\n\nf()\n")
+    r = run_cli("--bind", "127.0.0.1:0", "--log-level", "debug", *args, "deep:app", cwd=tmp_path)
+    assert r.returncode == 1, r
+    assert "Traceback (most recent call last)" in r.stderr, r.stderr
+    assert f'File "{tmp_path}/deep.py", line 4' in r.stderr
+    assert errors(r.stderr) == [
+        f"anvil: error: cannot import 'deep': ValueError: deep down (at {tmp_path}/deep.py:2)"]
+    # Without debug: the one line only.
+    r = run_cli("--bind", "127.0.0.1:0", *args, "deep:app", cwd=tmp_path)
+    assert "Traceback" not in r.stderr and len(errors(r.stderr)) == 1, r.stderr
 
 
 @pytest.mark.parametrize("spec,message", [
-    ("broken:app", "cannot import 'broken': ModuleNotFoundError: No module named 'no_such_dependency'"),
+    ("broken:app", "cannot import 'broken': ModuleNotFoundError: No module named 'no_such_dependency'"
+                   " (at {tmp_path}/broken.py:1)"),
     ("nothing:app", "cannot import 'nothing': ModuleNotFoundError: No module named 'nothing'"),
     ("fine:missing", "module 'fine' has no attribute 'missing'"),
     ("fine", "module 'fine' has no attribute 'application'"),
     ("fine:NOT_CALLABLE", "'fine:NOT_CALLABLE' is not callable"),
 ])
 def test_each_import_error_names_its_cause(tmp_path, spec, message):
+    message = message.format(tmp_path=tmp_path)
     assert import_error(tmp_path, spec, "--workers", "2") == [f"anvil: error: {message}"]
 
 
@@ -219,7 +236,8 @@ def test_worker_that_fails_later_stops_the_server(start_server, tmp_path):
     s.proc.wait(timeout=60)
     assert s.stop() == 1
     assert errors(s.log) == [
-        "anvil: error: cannot import 'hupapp': ModuleNotFoundError: No module named 'no_such_dependency'"], s.log
+        "anvil: error: cannot import 'hupapp': ModuleNotFoundError: No module named 'no_such_dependency'"
+        f" (at {tmp_path}/hupapp.py:1)"], s.log
 
 
 def test_chdir_finds_the_app_there(start_server, tmp_path):
