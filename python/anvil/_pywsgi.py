@@ -464,14 +464,17 @@ def _environ_key(name):
     return sys.intern("HTTP_" + name.upper().replace("-", "_"))
 
 
-def make_dispatcher(app, multithread, multiprocess, stats):
+def make_dispatcher(app, multithread, multiprocess, stats, script_name=""):
     """dispatch(chan, head, body) for one worker: head is the packed request
-    ("method\\ntarget\\nminor\\ncontent_length\\nserver_name\\nserver_port\\n
-    remote_addr\\nremote_port" then "\\nname\\nvalue" per field, latin-1), body
-    the whole body as bytes (None when empty) or, when it is still to come
-    (100-continue), the C++ wsgi.input object."""
+    ("method\\ntarget\\npath\\nquery\\nminor\\ncontent_length\\nserver_name\\n
+    server_port\\nremote_addr\\nremote_port\\nscheme\\nhost" then
+    "\\nname\\nvalue" per field, latin-1; path, query, server, remote and
+    scheme as C++ read them (wsgi_origin.cpp), host the authority of an
+    absolute-form target or ""), body the whole body as bytes (None when
+    empty) or, when it is still to come (100-continue), the C++ wsgi.input
+    object. script_name: --root-path."""
     template = {
-        "SCRIPT_NAME": "",
+        "SCRIPT_NAME": script_name,
         "QUERY_STRING": "",
         "SERVER_SOFTWARE": "anvil",
         "wsgi.version": (1, 0),
@@ -494,25 +497,22 @@ def make_dispatcher(app, multithread, multiprocess, stats):
         req = _Request(chan, method, target)
         env = template.copy()
         env["REQUEST_METHOD"] = method
-        if target.startswith("http://") or target.startswith("https://"):
-            # RFC 9112 §3.2.2: absolute-form; the path starts after the authority.
-            authority = target.find("//") + 2
-            ends = [i for i in (target.find("/", authority), target.find("?", authority))
-                    if i >= 0]
-            target = target[min(ends):] if ends else "/"
-        path, _, query = target.partition("?")
-        env["PATH_INFO"] = _decode_path(path)
-        if query:
-            env["QUERY_STRING"] = query
-        env["SERVER_PROTOCOL"] = "HTTP/1.0" if parts[2] == "0" else "HTTP/1.1"
+        env["PATH_INFO"] = _decode_path(parts[2])
         if parts[3]:
-            env["CONTENT_LENGTH"] = parts[3]
-        env["SERVER_NAME"] = parts[4]
-        env["SERVER_PORT"] = parts[5]
-        env["REMOTE_ADDR"] = parts[6]
-        env["REMOTE_PORT"] = parts[7]
+            env["QUERY_STRING"] = parts[3]
+        # The target as sent, so that an app can tell %2F from / (gunicorn's keys).
+        env["RAW_URI"] = env["REQUEST_URI"] = target
+        env["SERVER_PROTOCOL"] = "HTTP/1.0" if parts[4] == "0" else "HTTP/1.1"
+        if parts[5]:
+            env["CONTENT_LENGTH"] = parts[5]
+        env["SERVER_NAME"] = parts[6]
+        env["SERVER_PORT"] = parts[7]
+        env["REMOTE_ADDR"] = parts[8]
+        env["REMOTE_PORT"] = parts[9]
+        if parts[10] != "http":
+            env["wsgi.url_scheme"] = parts[10]
         n = len(parts)
-        i = 8
+        i = 12
         while i + 1 < n:
             name = parts[i]
             key = keys.get(name)
@@ -524,9 +524,18 @@ def make_dispatcher(app, multithread, multiprocess, stats):
             if key:
                 value = parts[i + 1]
                 old = env.get(key)
-                # RFC 9110 §5.3: repeated fields combine into one comma-separated list.
-                env[key] = value if old is None else old + "," + value
+                if old is None:
+                    env[key] = value
+                elif key == "HTTP_COOKIE":
+                    # The exception to RFC 9110 §5.3's comma: RFC 6265 §5.4.
+                    env[key] = old + "; " + value
+                else:
+                    # RFC 9110 §5.3: repeated fields combine into one comma-separated list.
+                    env[key] = old + "," + value
             i += 2
+        if parts[11]:
+            # RFC 9112 §3.2.2: an absolute-form target's authority replaces Host.
+            env["HTTP_HOST"] = parts[11]
         if body is None:
             env["wsgi.input"] = Input(b"", req)
         elif type(body) is bytes:

@@ -312,6 +312,10 @@ def main(argv=None):
     try:
         options = read_config(given.pop("config"), parser) if "config" in given else {}
         options.update(given)
+        # PEP 3333 deployments name the mount point in the server's
+        # environment (gunicorn reads SCRIPT_NAME too); --root-path wins.
+        if "root_path" not in options and os.environ.get("SCRIPT_NAME"):
+            options["root_path"] = os.environ["SCRIPT_NAME"]
         spec = options.pop("app", None)
         preload = options.pop("preload", False)
         add_code_paths(options.pop("chdir", None), options.pop("pythonpath", None))

@@ -123,6 +123,8 @@ int serve(py::object app, const py::kwargs& options) {
     if (!python_side) throw py::value_error("ANVIL_WSGI_PATH: not python or capi");
     wsgi.python_side = *python_side;
     wsgi.threads = config.threads;
+    wsgi.origin.root_path = config.root_path;
+    wsgi.origin.forwarded_allow = config.forwarded_allow_ips;
     wsgi.multiprocess = config.workers > 1;
     wsgi.join_timeout = config.graceful_timeout + std::chrono::duration<double>(1.0);
     wsgi.write_wait = config.write_timeout + std::chrono::duration<double>(1.0);

@@ -29,6 +29,7 @@
 #include <pybind11/pybind11.h>
 
 #include "anvil/server/handler.hpp"
+#include "wsgi_origin.hpp"
 
 namespace anvil::python {
 
@@ -47,6 +48,8 @@ struct WsgiOptions {
   // The Python-side path (anvil/_pywsgi.py, one call per request): the
   // default on PyPy, where every C-API call is emulated (cpyext).
   bool python_side = false;
+  // --root-path and --forwarded-allow-ips.
+  OriginOptions origin;
 };
 
 // ANVIL_WSGI_PATH=python|capi forces a path (both are tested on both
@@ -161,6 +164,7 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   struct HeaderKey {
     py::object key;  // null: the field is not put in environ
     bool content_type = false;
+    bool cookie = false;  // repeated lines join with "; " (RFC 9110 §5.3)
   };
   struct CachedText {
     std::string text;
@@ -183,7 +187,9 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   py::object file_wrapper_;
   // Interned environ keys.
   py::object k_method_, k_path_, k_query_, k_protocol_, k_server_name_, k_server_port_,
-      k_remote_addr_, k_remote_port_, k_content_type_, k_content_length_, k_input_;
+      k_remote_addr_, k_remote_port_, k_content_type_, k_content_length_, k_input_, k_raw_uri_,
+      k_request_uri_, k_host_, k_url_scheme_;
+  py::object https_;
   py::object http11_, http10_, empty_;
   std::vector<std::pair<std::string, py::object>> methods_;
   struct NameHash {

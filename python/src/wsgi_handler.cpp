@@ -81,6 +81,11 @@ WsgiHandler::WsgiHandler(py::object app, const WsgiOptions& options)
   k_content_type_ = intern("CONTENT_TYPE");
   k_content_length_ = intern("CONTENT_LENGTH");
   k_input_ = intern("wsgi.input");
+  k_raw_uri_ = intern("RAW_URI");
+  k_request_uri_ = intern("REQUEST_URI");
+  k_host_ = intern("HTTP_HOST");
+  k_url_scheme_ = intern("wsgi.url_scheme");
+  https_ = intern("https");
   http11_ = intern("HTTP/1.1");
   http10_ = intern("HTTP/1.0");
   empty_ = intern("");
@@ -88,11 +93,11 @@ WsgiHandler::WsgiHandler(py::object app, const WsgiOptions& options)
     methods_.emplace_back(m, intern(m));
   }
   py::module_ sys = py::module_::import("sys");
-  template_[intern("SCRIPT_NAME")] = empty_;
+  template_[intern("SCRIPT_NAME")] = latin1(options_.origin.root_path);
   template_[k_query_] = empty_;
   template_[intern("SERVER_SOFTWARE")] = intern("anvil");
   template_[intern("wsgi.version")] = py::make_tuple(1, 0);
-  template_[intern("wsgi.url_scheme")] = intern("http");
+  template_[k_url_scheme_] = intern("http");
   template_[intern("wsgi.errors")] = sys.attr("stderr");
   template_[intern("wsgi.multithread")] = py::bool_(options_.threads > 1);
   template_[intern("wsgi.multiprocess")] = py::bool_(options_.multiprocess);
@@ -102,8 +107,9 @@ WsgiHandler::WsgiHandler(py::object app, const WsgiOptions& options)
   if (options_.python_side) {
     py::object make = py::module_::import("anvil._pywsgi").attr("make_dispatcher");
     const bool multithread = options_.threads > 1;
-    dispatch_ = make(app_, multithread, options_.multiprocess, false);
-    dispatch_stats_ = make(app_, multithread, options_.multiprocess, true);
+    const py::object script_name = latin1(options_.origin.root_path);
+    dispatch_ = make(app_, multithread, options_.multiprocess, false, script_name);
+    dispatch_stats_ = make(app_, multithread, options_.multiprocess, true, script_name);
     loop_chan_ = make_channel();
   }
   if (options_.threads > 1) {
@@ -127,8 +133,9 @@ WsgiHandler::~WsgiHandler() {
   app_ = file_wrapper_ = py::object();
   dispatch_ = dispatch_stats_ = loop_chan_ = py::object();
   k_method_ = k_path_ = k_query_ = k_protocol_ = k_server_name_ = k_server_port_ = k_remote_addr_ =
-      k_remote_port_ = k_content_type_ = k_content_length_ = k_input_ = py::object();
-  http11_ = http10_ = empty_ = py::object();
+      k_remote_port_ = k_content_type_ = k_content_length_ = k_input_ = k_raw_uri_ =
+          k_request_uri_ = k_host_ = k_url_scheme_ = py::object();
+  http11_ = http10_ = empty_ = https_ = py::object();
   template_.release().dec_ref();
 }
 
@@ -257,6 +264,9 @@ const WsgiHandler::HeaderKey& WsgiHandler::header_key(std::string_view name) {
   if (iequals(name, "content-type")) {
     k.key = k_content_type_;
     k.content_type = true;
+  } else if (iequals(name, "cookie")) {
+    k.key = intern("HTTP_COOKIE");
+    k.cookie = true;
   } else if (iequals(name, "content-length")) {
     // CONTENT_LENGTH comes from the parsed length (repeated equal values are one).
   } else if (name.find('_') == std::string_view::npos) {
@@ -285,35 +295,19 @@ py::dict WsgiHandler::build_environ(Exchange& ex, const std::shared_ptr<Transact
   };
   set(k_method_, method_object(m.method));
 
-  std::string_view target = m.target;
-  // RFC 9112 §3.2.2: absolute-form; the path starts after the authority.
-  if (target.starts_with("http://") || target.starts_with("https://")) {
-    const std::size_t authority = target.find("//") + 2;
-    const std::size_t slash = target.find_first_of("/?", authority);
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
-  }
-  const std::size_t q = target.find('?');
-  set(k_path_, decode_path(target.substr(0, q)));
-  if (q != std::string_view::npos && q + 1 < target.size())
-    set(k_query_, latin1(target.substr(q + 1)));
+  const Origin o = origin_of(ex, options_.origin);
+  set(k_path_, decode_path(o.path));
+  if (!o.query.empty()) set(k_query_, latin1(o.query));
+  // The target as sent, so that an app can tell %2F from / (gunicorn's keys).
+  const py::object raw_uri = latin1(m.target);
+  set(k_raw_uri_, raw_uri);
+  set(k_request_uri_, raw_uri);
   set(k_protocol_, m.version_minor == 0 ? http10_ : http11_);
-
-  if (ex.unix_socket()) {
-    set(k_server_name_, cached(server_name_, ex.local_address()));
-    set(k_server_port_, cached(server_port_, "0"));
-    set(k_remote_addr_, empty_);
-    set(k_remote_port_, cached(remote_port_, "0"));
-  } else {
-    char port[8];
-    auto r = std::to_chars(port, port + sizeof port, ex.local_port());
-    set(k_server_name_, cached(server_name_, ex.local_address()));
-    set(k_server_port_,
-        cached(server_port_, std::string_view(port, static_cast<std::size_t>(r.ptr - port))));
-    r = std::to_chars(port, port + sizeof port, ex.remote_port());
-    set(k_remote_addr_, cached(remote_addr_, ex.remote_address()));
-    set(k_remote_port_,
-        cached(remote_port_, std::string_view(port, static_cast<std::size_t>(r.ptr - port))));
-  }
+  set(k_server_name_, cached(server_name_, o.server_name));
+  set(k_server_port_, cached(server_port_, o.server_port));
+  set(k_remote_addr_, o.remote_addr.empty() ? empty_ : cached(remote_addr_, o.remote_addr));
+  set(k_remote_port_, cached(remote_port_, o.remote_port));
+  if (o.https) set(k_url_scheme_, https_);
   if (m.body == parser::BodyKind::content_length) {
     char len[24];
     auto r = std::to_chars(len, len + sizeof len, m.content_length);
@@ -330,12 +324,15 @@ py::dict WsgiHandler::build_environ(Exchange& ex, const std::shared_ptr<Transact
       set(hk.key, value);
       continue;
     }
-    // RFC 9110 §5.3: repeated fields combine into one comma-separated list.
-    py::object joined =
-        py::reinterpret_steal<py::object>(PyUnicode_FromFormat("%U,%U", old, value.ptr()));
+    // RFC 9110 §5.3: repeated fields combine into one comma-separated list;
+    // Cookie is the exception, joined with "; " (RFC 6265 §5.4).
+    py::object joined = py::reinterpret_steal<py::object>(
+        PyUnicode_FromFormat(hk.cookie ? "%U; %U" : "%U,%U", old, value.ptr()));
     if (!joined) throw py::error_already_set();
     set(hk.key, joined);
   }
+  // RFC 9112 §3.2.2: an absolute-form target's authority replaces Host.
+  if (!o.host.empty()) set(k_host_, latin1(o.host));
 
   set(k_input_, make_input(t));
   return env;

@@ -148,25 +148,21 @@ void append_field(std::string& out, std::string_view s) {
   out.append(s);
 }
 
-void append_number(std::string& out, std::uint64_t n) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, n);
-  out.push_back('\n');
-  out.append(buf, r.ptr);
-}
-
 // The request head for _pywsgi.make_dispatcher: "\n"-separated latin-1
 // parts. RULES.md keeps CR, LF and NUL out of the method, target, names and
-// values; a unix socket path is the only part that could hold a line break,
-// which SERVER_NAME then shows as '?'.
-std::string pack_request(const Exchange& ex) {
+// values; a unix socket path is not among the parts, and forwarded addresses
+// and ports are parsed ones.
+std::string pack_request(const Exchange& ex, const OriginOptions& opts) {
   const parser::Message& m = ex.request();
+  const Origin o = origin_of(ex, opts);
   std::string out;
-  std::size_t size = m.method.size() + m.target.size() + 64;
+  std::size_t size = m.method.size() + 2 * m.target.size() + 96;
   for (const parser::Field& f : m.fields) size += f.name.size() + f.value.size() + 2;
   out.reserve(size);
   out.append(m.method);
   append_field(out, m.target);
+  append_field(out, o.path);
+  append_field(out, o.query);
   out.append(m.version_minor == 0 ? "\n0" : "\n1");
   out.push_back('\n');
   if (m.body == parser::BodyKind::content_length) {
@@ -174,16 +170,10 @@ std::string pack_request(const Exchange& ex) {
     auto r = std::to_chars(buf, buf + sizeof buf, m.content_length);
     out.append(buf, r.ptr);
   }
-  const std::size_t name_at = out.size() + 1;
-  append_field(out, ex.local_address());
-  std::replace(out.begin() + static_cast<std::ptrdiff_t>(name_at), out.end(), '\n', '?');
-  if (ex.unix_socket()) {
-    out.append("\n0\n\n0");
-  } else {
-    append_number(out, ex.local_port());
-    append_field(out, ex.remote_address());
-    append_number(out, ex.remote_port());
-  }
+  for (const std::string* part : {&o.server_name, &o.server_port, &o.remote_addr, &o.remote_port})
+    append_field(out, *part);
+  append_field(out, o.https ? "https" : "http");
+  append_field(out, o.host);
   for (const parser::Field& f : m.fields) {
     append_field(out, f.name);
     append_field(out, f.value);
@@ -244,7 +234,7 @@ void Transaction::run_py(PyObject* dispatch, PyObject* chan) {
 void Transaction::run_py_unguarded(PyObject* dispatch) {
   const bool stats = ex_->stats_enabled();
   const auto t0 = stats ? Clock::now() : Clock::time_point{};
-  py::object head = bytes_of(pack_request(*ex_));
+  py::object head = bytes_of(pack_request(*ex_, handler_.options().origin));
   py::object body = py::none();  // no body: one object fewer to mirror (cpyext)
   if (ex_->body_buffered()) {
     if (!ex_->buffered_body().empty()) body = bytes_of(ex_->buffered_body());

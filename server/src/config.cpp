@@ -7,6 +7,7 @@
 #include <string>
 
 #include "access_format.hpp"
+#include "anvil/parser/text.hpp"
 #include "anvil/server/server.hpp"
 
 namespace anvil::server {
@@ -62,6 +63,13 @@ constexpr OptionSpec kOptions[] = {
      "where the server's log lines and the rest of stderr go; - is stderr (default -)"},
     {"log_level", "--log-level", "LEVEL", "debug|info|warning|error|critical (default info)"},
     {"stats", "--stats", "", "on exit, print the mean time per request in each stage"},
+    {"root_path", "--root-path", "PREFIX",
+     "WSGI: SCRIPT_NAME, the path prefix the app is mounted under (/app; a target that starts "
+     "with it has it taken off PATH_INFO) (default: $SCRIPT_NAME, else none)"},
+    {"forwarded_allow_ips", "--forwarded-allow-ips", "LIST",
+     "WSGI: the proxies (addresses or networks, comma-separated; * for all) whose "
+     "X-Forwarded-For, X-Forwarded-Proto and Forwarded fields set REMOTE_ADDR and "
+     "wsgi.url_scheme; unix socket peers are trusted (default 127.0.0.1)"},
 };
 
 template <typename T>
@@ -292,6 +300,25 @@ std::optional<std::string> set_option(ServerConfig& c, std::string_view raw_name
     auto l = log_level_from_name(value);
     if (!l) return error(flag, "not debug|info|warning|error|critical", value);
     c.log_level = *l;
+    return std::nullopt;
+  }
+  if (name == "root_path") {
+    // PEP 3333 / CGI: SCRIPT_NAME is "" or starts with '/' and has no trailing one.
+    if (!value.empty() && (value[0] != '/' || value.back() == '/' ||
+                           value.find_first_of("?#") != std::string_view::npos ||
+                           !parser::text::is_field_text(value))) {
+      return error(flag, "not a path prefix like /app (a leading '/', no trailing '/')", value);
+    }
+    c.root_path.assign(value);
+    return std::nullopt;
+  }
+  if (name == "forwarded_allow_ips") {
+    std::string bad;
+    auto t = TrustedPeers::parse(value, &bad);
+    if (!t)
+      return error(flag, "not an address, a network or *",
+                   bad.empty() ? value : std::string_view(bad));
+    c.forwarded_allow_ips = std::move(*t);
     return std::nullopt;
   }
   if (name == "stats") {

@@ -47,6 +47,10 @@ def env_of(resp):
     return json.loads(resp.body)
 
 
+def environ(server, raw):
+    return env_of(exchange(server, raw)[0])
+
+
 FOLLOW_UP = b"GET /after HTTP/1.1\r\nHost: t\r\n\r\n"
 BODIES = ("list", "empty-list", "generator", "empty-generator", "file", "bytesio")
 
@@ -179,3 +183,161 @@ def test_bad_content_length_from_the_app_names_the_fault(server, value):
     assert resp.status == 500
     server.wait_for_log(r"invalid Content-Length \(not a decimal number")
     assert "invalid header value (control character)" not in server.log
+
+
+# --- 3. Repeated fields (RFC 9110 §5.3, RFC 6265 §5.4) ---------------------------
+
+def test_cookie_lines_join_with_semicolons(server):
+    # gunicorn joins with ",": frameworks then read a="1,b=2" and lose b.
+    env = environ(server, b"GET / HTTP/1.1\r\nHost: t\r\nCookie: a=1\r\nCookie: b=2\r\n"
+                          b"Accept: x\r\nAccept: y\r\n\r\n")
+    assert env["HTTP_COOKIE"] == "a=1; b=2"
+    assert env["HTTP_ACCEPT"] == "x,y"
+
+
+# --- 4. Absolute-form targets (RFC 9112 §3.2.2) ----------------------------------
+
+@pytest.mark.parametrize("target,host,name,port,path,query", [
+    ("http://example.com:8080/abs?x=1", "example.com:8080", "example.com", "8080", "/abs", "x=1"),
+    ("http://example.com/abs", "example.com", "example.com", "80", "/abs", ""),
+    ("https://example.com/abs", "example.com", "example.com", "443", "/abs", ""),
+    ("http://example.com", "example.com", "example.com", "80", "/", ""),
+    ("http://example.com?q", "example.com", "example.com", "80", "/", "q"),
+    ("http://[::1]:81/a%2Fb", "[::1]:81", "[::1]", "81", "/a/b", ""),
+])
+def test_absolute_form_authority_replaces_host(server, target, host, name, port, path, query):
+    # gunicorn keeps Host's value; the RFC says the origin server MUST ignore it.
+    env = environ(server, f"GET {target} HTTP/1.1\r\nHost: other.test:9\r\n\r\n".encode())
+    assert (env["HTTP_HOST"], env["SERVER_NAME"], env["SERVER_PORT"]) == (host, name, port)
+    assert (env["PATH_INFO"], env["QUERY_STRING"]) == (path, query)
+    assert env["RAW_URI"] == env["REQUEST_URI"] == target
+
+
+def test_origin_form_keeps_the_connection_address(server):
+    env = environ(server, b"GET /p HTTP/1.1\r\nHost: other.test:9\r\n\r\n")
+    assert (env["SERVER_NAME"], env["SERVER_PORT"]) == (server.host, str(server.port))
+    assert env["HTTP_HOST"] == "other.test:9"
+
+
+# --- 5. Unix sockets (gunicorn's rule) -------------------------------------------
+
+@pytest.mark.parametrize("path", PATHS)
+def test_unix_socket_server_name_and_port(path, tmp_path):
+    sock = str(tmp_path / "s.sock")
+    s = start(path, binds=(f"unix:{sock}",))
+    try:
+        def env_for(head):
+            with socket.socket(socket.AF_UNIX) as u:
+                u.settimeout(10)
+                u.connect(sock)
+                u.sendall(head + b"Connection: close\r\n\r\n")
+                return env_of(Reader(u).response())
+        env = env_for(b"GET /u HTTP/1.1\r\nHost: app.test\r\n")
+        assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("app.test", "80")
+        env = env_for(b"GET /u HTTP/1.1\r\nHost: app.test:8443\r\n")
+        assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("app.test", "8443")
+        env = env_for(b"GET /u HTTP/1.0\r\n")  # HTTP/1.0 may leave Host out
+        assert (env["SERVER_NAME"], env["SERVER_PORT"]) == ("localhost", "80")
+        assert (env["REMOTE_ADDR"], env["REMOTE_PORT"]) == ("", "0")
+    finally:
+        s.stop()
+
+
+# --- 6. SCRIPT_NAME, --root-path, RAW_URI ----------------------------------------
+
+def test_raw_uri_is_the_target_as_sent(server):
+    env = environ(server, b"GET /a%2Fb/c%20d?x=%2F HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert env["RAW_URI"] == env["REQUEST_URI"] == "/a%2Fb/c%20d?x=%2F"
+    assert env["PATH_INFO"] == "/a/b/c d" and env["SCRIPT_NAME"] == ""
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("how", ("option", "environment"))
+def test_root_path(path, how):
+    if how == "option":
+        s = start(path, "--root-path", "/app")
+    else:
+        s = Server(APP, env={"ANVIL_WSGI_PATH": path, "SCRIPT_NAME": "/app"})
+    try:
+        for target, path_info in [("/app/x?q=1", "/x"), ("/app", ""), ("/app/", "/"),
+                                  # Not under the prefix (a proxy stripped it): all of it.
+                                  ("/x", "/x"), ("/application", "/application")]:
+            env = environ(s, f"GET {target} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            assert env["SCRIPT_NAME"] == "/app"
+            assert env["PATH_INFO"] == path_info, target
+            assert env["RAW_URI"] == target
+    finally:
+        s.stop()
+
+
+# --- 8. --forwarded-allow-ips ----------------------------------------------------
+
+def from_source(server, source, raw):
+    """The response to raw sent from the local address `source`."""
+    with socket.create_connection(server.address, timeout=10, source_address=(source, 0)) as s:
+        s.sendall(raw)
+        return Reader(s).response()
+
+
+SPOOF = (b"GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 6.6.6.6\r\n"
+         b"X-Forwarded-Proto: https\r\nForwarded: for=7.7.7.7;proto=https\r\n\r\n")
+
+
+def test_forwarded_fields_from_an_untrusted_peer_are_ignored(server):
+    # The default trusts 127.0.0.1 only; 127.0.0.2 is another peer.
+    env = env_of(from_source(server, "127.0.0.2", SPOOF))
+    assert env["REMOTE_ADDR"] == "127.0.0.2"
+    assert env["wsgi.url_scheme"] == "http"
+    assert env["HTTP_X_FORWARDED_FOR"] == "6.6.6.6"  # still there, for the app to judge
+
+
+FORWARDED_CASES = [
+    # (fields, REMOTE_ADDR, REMOTE_PORT or None for "any", wsgi.url_scheme)
+    (b"X-Forwarded-For: 203.0.113.7\r\n", "203.0.113.7", "0", "http"),
+    (b"X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-Proto: https\r\n", "203.0.113.7", "0", "https"),
+    # The client's own entry comes first: the proxy appended the peer it saw.
+    (b"X-Forwarded-For: 6.6.6.6, 203.0.113.7\r\n", "203.0.113.7", "0", "http"),
+    (b"X-Forwarded-For: 6.6.6.6\r\nX-Forwarded-For: 203.0.113.7\r\n", "203.0.113.7", "0", "http"),
+    # Trusted hops are skipped: the nearest untrusted one is the client.
+    (b"X-Forwarded-For: 203.0.113.7, 127.0.0.1\r\n", "203.0.113.7", "0", "http"),
+    (b"X-Forwarded-For: not-an-address\r\n", "127.0.0.1", None, "http"),
+    (b"X-Forwarded-Proto: ftp\r\n", "127.0.0.1", None, "http"),
+    (b'Forwarded: for="[2001:db8::17]:4711";proto=https\r\n', "2001:db8::17", "4711", "https"),
+    (b"Forwarded: for=192.0.2.60;proto=http;by=203.0.113.43\r\n", "192.0.2.60", "0", "http"),
+    (b"Forwarded: for=6.6.6.6, for=192.0.2.60:80\r\n", "192.0.2.60", "80", "http"),
+    # RFC 7239 supersedes X-Forwarded-*: Forwarded wins.
+    (b"Forwarded: for=192.0.2.60\r\nX-Forwarded-For: 203.0.113.7\r\n"
+     b"X-Forwarded-Proto: https\r\n", "192.0.2.60", "0", "http"),
+    (b"Forwarded: for=unknown;proto=https\r\n", "127.0.0.1", None, "https"),
+]
+
+
+@pytest.mark.parametrize("fields,addr,port,scheme", FORWARDED_CASES)
+def test_forwarded_fields_from_a_trusted_peer(server, fields, addr, port, scheme):
+    env = env_of(from_source(server, "127.0.0.1", b"GET / HTTP/1.1\r\nHost: t\r\n" + fields + b"\r\n"))
+    assert env["REMOTE_ADDR"] == addr
+    if port is not None:
+        assert env["REMOTE_PORT"] == port
+    assert env["wsgi.url_scheme"] == scheme
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_forwarded_allow_ips_lists_and_star(path):
+    chain = b"GET / HTTP/1.1\r\nHost: t\r\nX-Forwarded-For: 6.6.6.6, 10.1.2.3, 127.0.0.3\r\n\r\n"
+    s = start(path, "--forwarded-allow-ips", "127.0.0.2, 127.0.0.3,10.0.0.0/8")
+    try:
+        # 127.0.0.1 is no longer trusted.
+        assert env_of(from_source(s, "127.0.0.1", SPOOF))["REMOTE_ADDR"] == "127.0.0.1"
+        # 127.0.0.3 and 10/8 are proxies: the client is 6.6.6.6.
+        assert env_of(from_source(s, "127.0.0.2", chain))["REMOTE_ADDR"] == "6.6.6.6"
+    finally:
+        s.stop()
+    s = start(path, "--forwarded-allow-ips", "*")
+    try:
+        # Everything trusted: gunicorn's rule, the first address.
+        env = env_of(from_source(s, "127.0.0.5", chain))
+        assert env["REMOTE_ADDR"] == "6.6.6.6"
+        env = env_of(from_source(s, "127.0.0.5", SPOOF))
+        assert env["REMOTE_ADDR"] == "7.7.7.7" and env["wsgi.url_scheme"] == "https"
+    finally:
+        s.stop()

@@ -51,9 +51,76 @@ TEST(Options, EveryTableRowIsAccepted) {
     if (o.name == "parser") value = "llhttp";
     if (o.name == "access_log") value = "-";
     if (o.name == "log_level") value = "debug";
+    if (o.name == "root_path") value = "/app";
+    if (o.name == "forwarded_allow_ips") value = "10.0.0.1";
     EXPECT_EQ(set_option(c, o.name, value), std::nullopt) << o.name;
     EXPECT_EQ(set_option(c, o.flag, value), std::nullopt) << o.flag;
     EXPECT_EQ(o.flag.substr(2).find('_'), std::string_view::npos) << o.flag;
+  }
+}
+
+TEST(Options, RootPath) {
+  ServerConfig c;
+  EXPECT_EQ(c.root_path, "");
+  EXPECT_EQ(set_option(c, "root_path", "/a/b"), std::nullopt);
+  EXPECT_EQ(c.root_path, "/a/b");
+  EXPECT_EQ(set_option(c, "root_path", ""), std::nullopt);
+  EXPECT_EQ(c.root_path, "");
+  for (std::string_view bad : {"app", "/app/", "/", "/a?b", "/a\nb"}) {
+    auto e = set_option(c, "--root-path", bad);
+    ASSERT_TRUE(e) << bad;
+    EXPECT_TRUE(e->starts_with("--root-path: not a path prefix")) << *e;
+  }
+}
+
+TEST(Options, ForwardedAllowIps) {
+  ServerConfig c;
+  EXPECT_TRUE(c.forwarded_allow_ips.trusts("127.0.0.1"));  // the default
+  EXPECT_FALSE(c.forwarded_allow_ips.trusts("127.0.0.2"));
+  EXPECT_FALSE(c.forwarded_allow_ips.trusts("::1"));
+  EXPECT_EQ(set_option(c, "forwarded_allow_ips", "10.0.0.0/8, ::1,192.0.2.7"), std::nullopt);
+  const TrustedPeers& t = c.forwarded_allow_ips;
+  EXPECT_TRUE(t.trusts("10.200.3.4"));
+  EXPECT_TRUE(t.trusts("::ffff:10.1.1.1"));  // an IPv4 peer on a dual-stack socket
+  EXPECT_TRUE(t.trusts("::1"));
+  EXPECT_TRUE(t.trusts("192.0.2.7"));
+  EXPECT_FALSE(t.trusts("192.0.2.8"));
+  EXPECT_FALSE(t.trusts("127.0.0.1"));
+  EXPECT_FALSE(t.trusts(""));
+  EXPECT_FALSE(t.trusts("unknown"));
+  EXPECT_EQ(set_option(c, "forwarded_allow_ips", "*"), std::nullopt);
+  EXPECT_TRUE(c.forwarded_allow_ips.trusts("203.0.113.9"));
+  for (std::string_view bad :
+       {"", "10.0.0.x", "10.0.0.0/33", "10.0.0.0/", "1.2.3.4,,5.6.7.8", "example.com", "::1/129"}) {
+    auto e = set_option(c, "--forwarded-allow-ips", bad);
+    ASSERT_TRUE(e) << bad;
+    EXPECT_TRUE(e->starts_with("--forwarded-allow-ips: not an address, a network or *")) << *e;
+  }
+}
+
+TEST(ForwardedNode, Forms) {
+  struct Case {
+    std::string_view text;
+    std::string address, port;  // address "" for invalid
+  };
+  const Case cases[] = {
+      {"192.0.2.60", "192.0.2.60", ""},
+      {"192.0.2.60:4711", "192.0.2.60", "4711"},
+      {"2001:db8::17", "2001:db8::17", ""},
+      {"[2001:db8::17]", "2001:db8::17", ""},
+      {"[2001:db8::17]:4711", "2001:db8::17", "4711"},
+      {"unknown", "", ""},
+      {"_hidden", "", ""},
+      {"192.0.2.60:", "", ""},
+      {"192.0.2.60:99999", "", ""},
+      {"[2001:db8::17", "", ""},
+      {"[2001:db8::17]x", "", ""},
+      {"", "", ""},
+  };
+  for (const auto& c : cases) {
+    auto n = parse_forwarded_node(c.text);
+    EXPECT_EQ(n ? n->address.to_string() : "", c.address) << c.text;
+    EXPECT_EQ(n ? n->port : "", c.port) << c.text;
   }
 }
 

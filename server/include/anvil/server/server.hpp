@@ -27,6 +27,7 @@
 
 #include "anvil/parser/parser.hpp"
 #include "anvil/server/handler.hpp"
+#include "anvil/server/trusted_peers.hpp"
 
 namespace anvil::server {
 
@@ -116,6 +117,12 @@ struct ServerConfig {
   std::uint64_t max_requests = 0;
   std::uint64_t max_requests_jitter = 0;
   bool stats = false;  // print per-stage mean time per request on exit
+  // WSGI: --root-path (SCRIPT_NAME), the prefix an app is mounted under: ""
+  // or "/a/b" (no trailing slash).
+  std::string root_path;
+  // WSGI: --forwarded-allow-ips, the proxies whose X-Forwarded-For,
+  // X-Forwarded-Proto and Forwarded fields set REMOTE_ADDR and wsgi.url_scheme.
+  TrustedPeers forwarded_allow_ips;
 
   static parser::Limits default_limits() {
     parser::Limits l;
