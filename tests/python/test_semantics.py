@@ -7,11 +7,13 @@ which rule anvil follows.
 """
 
 import json
+import os
 import socket
+import subprocess
 
 import pytest
 
-from support import Reader, Server
+from support import PACKAGE_DIR, SERVER_PYTHON, TESTS, Reader, Server
 
 APP = "apps.semantics_app:app"
 PATHS = ("capi", "python")
@@ -341,3 +343,20 @@ def test_forwarded_allow_ips_lists_and_star(path):
         assert env["REMOTE_ADDR"] == "7.7.7.7" and env["wsgi.url_scheme"] == "https"
     finally:
         s.stop()
+
+
+@pytest.mark.parametrize("args,env,needle", [
+    (["--forwarded-allow-ips", "10.0.0.x"], {}, "--forwarded-allow-ips: not an address, a network or *: 10.0.0.x"),
+    (["--forwarded-allow-ips", "10.0.0.0/33"], {}, "not an address, a network or *: 10.0.0.0/33"),
+    (["--forwarded-allow-ips", ""], {}, "--forwarded-allow-ips: not an address"),
+    (["--root-path", "app"], {}, "--root-path: not a path prefix like /app"),
+    (["--root-path", "/app/"], {}, "--root-path: not a path prefix like /app"),
+    ([], {"SCRIPT_NAME": "/app/"}, "--root-path: not a path prefix like /app"),
+])
+def test_bad_values_one_line_exit_2(args, env, needle):
+    environ = dict(os.environ, PYTHONPATH=PACKAGE_DIR, **env)
+    r = subprocess.run([SERVER_PYTHON, "-m", "anvil", "--bind", "127.0.0.1:0", *args, APP],
+                       capture_output=True, text=True, timeout=60, env=environ, cwd=TESTS)
+    assert r.returncode == 2, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("anvil: error:") and needle in lines[0], r.stderr
