@@ -147,6 +147,15 @@ def test_head_keeps_the_apps_length(server, body):
     assert resp.header("Transfer-Encoding") is None
 
 
+@pytest.mark.parametrize("body", ("generator", "bytesio"))
+def test_http10_streamed_body_ends_with_the_connection(server, body):
+    # RFC 9112 §7.1: chunked is for HTTP/1.1 recipients only; §6.3: without a
+    # length the body ends when the connection closes.
+    resp, _ = exchange(server, f"GET /status/200/{body} HTTP/1.0\r\n\r\n".encode())
+    assert resp.header("Transfer-Encoding") is None and resp.header("Content-Length") is None
+    assert resp.header("Connection") == "close" and resp.body == b"hello"
+
+
 # --- 2. Fields an app may not set (PEP 3333, RFC 9110 §7.6.1) -------------------
 
 @pytest.mark.parametrize("name,value", [
