@@ -9,11 +9,11 @@
 //    rules are written here again on purpose, apart from response_head.cpp,
 //    as the oracle it is held against):
 //      status: 3 digits, 100-999, then nothing or SP and a reason; HTAB, SP,
-//        VCHAR and obs-text only (bad_status);
+//        VCHAR and obs-text only (bad_status); not 1xx (interim_status);
 //      each field in order: the name a token (bad_header_name), the value
 //        HTAB, SP, VCHAR and obs-text only (bad_header_value); a
 //        Content-Length 1*DIGIT within 64 bits and equal to an earlier one
-//        (bad_header_value);
+//        (bad_content_length), not sent in a 204;
 //      then across fields (bad_framing): Content-Length with
 //        Transfer-Encoding, Transfer-Encoding twice, or a Transfer-Encoding
 //        that is not a list of known codings with chunked at most once and
@@ -201,6 +201,10 @@ Expected expect(const Setup& s) {
     return e;
   }
   e.status = (st[0] - '0') * 100 + (st[1] - '0') * 10 + (st[2] - '0');
+  if (e.status < 200) {
+    e.error = StartError::interim_status;
+    return e;
+  }
   int te_fields = 0;
   bool te_ok = true;
   for (const auto& [name, value] : s.fields) {
@@ -216,12 +220,13 @@ Expected expect(const Setup& s) {
     if (n == "content-length") {
       std::uint64_t v = 0;
       if (!decimal(value, v) || (e.has_length && v != e.length)) {
-        e.error = StartError::bad_header_value;
+        e.error = StartError::bad_content_length;
         return e;
       }
       if (e.has_length) continue;  // the same length again: sent once
       e.has_length = true;
       e.length = v;
+      if (e.status == 204) continue;  // RFC 9110 §8.6: never in a 204
     } else if (n == "transfer-encoding") {
       e.has_te = true;
       ++te_fields;
@@ -246,6 +251,10 @@ std::string_view name_of(StartError e) {
       return "none";
     case StartError::bad_status:
       return "bad_status";
+    case StartError::interim_status:
+      return "interim_status";
+    case StartError::bad_content_length:
+      return "bad_content_length";
     case StartError::bad_header_name:
       return "bad_header_name";
     case StartError::bad_header_value:

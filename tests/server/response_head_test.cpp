@@ -57,7 +57,24 @@ TEST(BuildHead, RepeatedContentLengthGoesOutOnce) {
   EXPECT_TRUE(h.has_length);
   EXPECT_EQ(h.length, 7u);
   EXPECT_EQ(build({{"Content-Length", "7"}, {"Content-Length", "8"}}, h),
-            StartError::bad_header_value);
+            StartError::bad_content_length);
+  EXPECT_EQ(build({{"Content-Length", "abc"}}, h), StartError::bad_content_length);
+}
+
+// RFC 9110 §15.2: a 1xx is interim, never a handler's final answer; §8.6: no
+// Content-Length in a 204 (checked, then left out).
+TEST(BuildHead, InterimStatusAnd204Length) {
+  ResponseHead h;
+  for (const char* s : {"100 Continue", "101 Switching Protocols", "103 Early Hints", "199"}) {
+    EXPECT_EQ(build_head(s, {}, h), StartError::interim_status) << s;
+  }
+  const Header fields[] = {{"Content-Length", "0"}, {"X-A", "b"}};
+  ASSERT_EQ(build_head("204 No Content", fields, h), StartError::none);
+  EXPECT_EQ(h.text, "HTTP/1.1 204 No Content\r\nX-A: b\r\n");
+  const Header bad[] = {{"Content-Length", "x"}};
+  EXPECT_EQ(build_head("204 No Content", bad, h), StartError::bad_content_length);
+  ASSERT_EQ(build_head("304 Not Modified", fields, h), StartError::none);
+  EXPECT_EQ(h.text, "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nX-A: b\r\n");
 }
 
 }  // namespace
