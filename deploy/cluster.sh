@@ -139,8 +139,11 @@ make_host() {
 start_host() {
   local ns=$1 addr=$2 log=$3
   # shellcheck disable=SC2086  # ANVIL may be "python -m anvil"
+  # nginx reaches the hosts from its ends of the veth pairs, all in $NET.0/24:
+  # trust its X-Forwarded-For / -Proto there, so the app sees the real client.
   ip netns exec "$ns" env ANVIL_CLUSTER_HOST="$ns" $ANVIL --bind "$addr:$PORT_IN_HOST" \
-    --workers 1 --keepalive 75 --chdir "$ROOT/deploy" cluster_app:app >"$log" 2>&1 &
+    --workers 1 --keepalive 75 --forwarded-allow-ips "$NET.0/24" \
+    --chdir "$ROOT/deploy" cluster_app:app >"$log" 2>&1 &
   local pid=$!
   disown "$pid"  # killed with its namespace, on purpose: no "Killed" notice
   for _ in $(seq 600); do
@@ -255,6 +258,12 @@ for attempt in 1 2 3; do
   ((attempt < 3)) || fail "nginx did not start: $(tail -n 3 "$TMP/nginx-start.log")"
 done
 say "nginx on http://127.0.0.1:$NGINX_PORT/ ($("$NGINX" -v 2>&1 | sed 's/.*: //'), deploy/nginx/anvil-hosts.conf)"
+
+# 0. Through nginx, the app sees the client (127.0.0.1), not nginx's address.
+client=$("$PYTHON" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' \
+  "http://127.0.0.1:$NGINX_PORT/client") || fail "GET /client through nginx failed"
+[[ "$client" == "127.0.0.1 http" ]] || fail "the app saw the client as '$client', not '127.0.0.1 http' (--forwarded-allow-ips)"
+say "the app sees the client through nginx: $client"
 
 # 1. Every host serves.
 t0=$(now)
