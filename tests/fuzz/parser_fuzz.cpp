@@ -11,14 +11,10 @@
 //   [2] the small limits' value seed
 //   [3] fragmentation style (low 2 bits)   [4..5] fragmentation seed
 //   [6..] the bytes fed to both parsers
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -28,6 +24,7 @@
 
 #include "anvil/parser/parser.hpp"
 #include "fast_scan.hpp"  // parser/src: the fast parser's scanner variants
+#include "fuzz_support.hpp"
 
 namespace {
 
@@ -42,102 +39,17 @@ using anvil::parser::Parser;
 using anvil::parser::ParserKind;
 using anvil::parser::Step;
 
+using anvil::fuzz::append;
+using anvil::fuzz::GuardedBuffer;
+using anvil::fuzz::make_cuts;
+using anvil::fuzz::printable;
+using anvil::fuzz::small_limits;
+
 constexpr std::size_t kHeaderBytes = 6;
 
-std::string printable(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '\n') {
-      out += "\\n\n";
-    } else if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out += static_cast<char>(c);
-    } else {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "\\x%02x", c);
-      out += hex;
-    }
-  }
-  return out;
-}
-
 [[noreturn]] void fail(std::string_view what, std::string_view detail) {
-  std::fprintf(stderr, "\n=== parser_fuzz FINDING: %.*s\n%.*s\n", static_cast<int>(what.size()),
-               what.data(), static_cast<int>(detail.size()), detail.data());
-  std::fflush(stderr);
-  __builtin_trap();
+  anvil::fuzz::fail("parser_fuzz", what, detail);
 }
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ANVIL_FUZZ_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define ANVIL_FUZZ_ASAN 1
-#endif
-#ifdef ANVIL_FUZZ_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
-
-// Two regions, each ending at a PROT_NONE page. Every call to the parser gets
-// its bytes flush against the guard page of one region while the other region
-// is made unreadable, so a read past the end of buf, or through a pointer kept
-// from an earlier call (the buffer "may have moved"), fails at once. Under
-// ASan the regions are poisoned, which costs no system call per parser call;
-// without it, mprotect does the same.
-class GuardedBuffer {
- public:
-  explicit GuardedBuffer(std::size_t capacity) {
-    page_ = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    usable_ = (capacity + page_) / page_ * page_;
-    for (char*& base : bases_) {
-      void* p = mmap(nullptr, usable_ + page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
-      if (p == MAP_FAILED) fail("mmap failed", "");
-      base = static_cast<char*>(p);
-      mprotect(base + usable_, page_, PROT_NONE);
-      hide(base, usable_);
-    }
-  }
-  ~GuardedBuffer() {
-    for (char* base : bases_) {
-      show(base, usable_);
-      munmap(base, usable_ + page_);
-    }
-  }
-  GuardedBuffer(const GuardedBuffer&) = delete;
-  GuardedBuffer& operator=(const GuardedBuffer&) = delete;
-
-  std::string_view place(std::string_view bytes) {
-    char* to = bases_[next_];
-    char* from = bases_[next_ ^ 1];
-    next_ ^= 1;
-    char* start = to + usable_ - bytes.size();
-    show(start, bytes.size());
-    if (!bytes.empty()) std::memcpy(start, bytes.data(), bytes.size());
-    hide(from, usable_);
-    return {start, bytes.size()};
-  }
-
- private:
-#ifdef ANVIL_FUZZ_ASAN
-  static void show(char* p, std::size_t n) { ASAN_UNPOISON_MEMORY_REGION(p, n); }
-  static void hide(char* p, std::size_t n) { ASAN_POISON_MEMORY_REGION(p, n); }
-#else
-  void show(char* p, std::size_t n) {
-    // mprotect works on whole pages.
-    const auto page_mask = ~static_cast<std::uintptr_t>(page_ - 1);
-    auto* first = reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) & page_mask);
-    mprotect(first, static_cast<std::size_t>(p + n - first), PROT_READ | PROT_WRITE);
-  }
-  static void hide(char* p, std::size_t n) { mprotect(p, n, PROT_NONE); }
-#endif
-
-  char* bases_[2] = {nullptr, nullptr};
-  std::size_t usable_ = 0;
-  std::size_t page_ = 0;
-  int next_ = 0;
-};
 
 constexpr std::string_view kFastVariants[] = {"best", "avx2", "sse42", "generic"};
 
@@ -149,48 +61,6 @@ struct Setup {
   std::vector<std::size_t> cuts;
   std::string_view input;
 };
-
-std::uint64_t splitmix(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-Limits small_limits(std::uint8_t mask, std::uint8_t v) {
-  Limits l;
-  if (mask & 1) l.request_line = 1 + v % 128;
-  if (mask & 2) l.header_bytes = 1 + std::size_t{v} * 2;
-  if (mask & 4) l.fields = 1 + v % 16;
-  if (mask & 8) l.body = v;
-  if (mask & 16) l.chunk_extension = 1 + v % 32;
-  return l;
-}
-
-std::vector<std::size_t> make_cuts(std::uint8_t style, std::uint16_t seed, std::size_t n) {
-  std::vector<std::size_t> cuts;
-  if (n < 2) return cuts;
-  std::size_t step = 0;
-  switch (style & 3) {
-    case 0:    // a few random cuts
-    case 3: {  // many random cuts
-      std::uint64_t state = seed * 0x100000001b3ULL + n;
-      const std::size_t count = (style & 3) == 0 ? 1 + seed % 4 : 1 + seed % 64;
-      for (std::size_t i = 0; i < count; ++i) cuts.push_back(1 + splitmix(state) % (n - 1));
-      std::sort(cuts.begin(), cuts.end());
-      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
-      return cuts;
-    }
-    case 1:
-      step = 1 + seed % 32;
-      break;
-    case 2:
-      step = 1;  // one byte at a time, as picohttpparser's tests do
-      break;
-  }
-  for (std::size_t at = step; at < n; at += step) cuts.push_back(at);
-  return cuts;
-}
 
 bool decode(const std::uint8_t* data, std::size_t size, Setup& setup) {
   if (size < kHeaderBytes) return false;
@@ -395,11 +265,6 @@ class Feeder {
   Parser& parser_;
   GuardedBuffer& guarded_;
 };
-
-// Appends each part (g++ 12 warns falsely, -Wrestrict, on `"literal" + string`).
-void append(std::string& out, std::initializer_list<std::string_view> parts) {
-  for (std::string_view p : parts) out += p;
-}
 
 std::string describe(const Outcome& o) {
   std::string s = o.log;
