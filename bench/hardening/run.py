@@ -21,8 +21,9 @@ worker, pinned to core 0; the attackers and the normal client on core 1):
                while a normal client makes requests (p99, failures); with the
                default --max-connections, and with a limit below 5,000
                (shedding).
-  drain        --runs times: hammer (16 keep-alive connections) against two
-               workers, SIGTERM after 1.5 s: requests lost after they were
+  drain        --runs times for each shape, 2 workers with 16 keep-alive
+               connections and 8 workers with 128: hammer for 3 s, SIGTERM
+               after 1.5 s: requests lost after they were
                sent (reset, timeout, cut responses; refused connects are
                what a stopped server gives); and the same with SIGHUP (no
                error of any kind expected).
@@ -414,12 +415,17 @@ def slowloris(args, max_connections):
 LOST = ("reset", "read_timeout", "malformed")
 
 
-def drain_run(args, sig):
-    server = measure.start_server(server_spec("--workers", "2",
+# (workers, keep-alive connections): the case, and one with more
+# processes sharing the listener (more of them close it one after another).
+DRAIN_SHAPES = ((2, 16), (8, 128))
+
+
+def drain_run(args, sig, workers, connections):
+    server = measure.start_server(server_spec("--workers", str(workers),
                                               "--graceful-timeout", "10"), cpu=0)
     try:
-        proc, path = hammer(args.build, f"http://127.0.0.1:{server.port}/", 3, connections=16,
-                            timeout="5s")
+        proc, path = hammer(args.build, f"http://127.0.0.1:{server.port}/", 3,
+                            connections=connections, timeout="5s")
         time.sleep(1.5)  # load is running
         server.proc.send_signal(sig)
         if sig == signal.SIGHUP:
@@ -431,13 +437,17 @@ def drain_run(args, sig):
 
 
 def drain(args):
-    out = {}
-    for name, sig in (("sigterm", signal.SIGTERM), ("sighup", signal.SIGHUP)):
-        runs = [drain_run(args, sig) for _ in range(args.runs)]
-        lost = [sum(r.get(k, 0) for k in LOST) for r in runs]
-        errors = [sum(v for k, v in r.items() if k != "responses") for r in runs]
-        out[name] = {"runs": args.runs, "lost_per_run": lost, "lost_total": sum(lost),
-                     "errors_per_run": errors, "raw": runs}
+    out = []
+    for workers, connections in DRAIN_SHAPES:
+        shape = {"workers": workers, "connections": connections}
+        for name, sig in (("sigterm", signal.SIGTERM), ("sighup", signal.SIGHUP)):
+            runs = [drain_run(args, sig, workers, connections) for _ in range(args.runs)]
+            lost = [sum(r.get(k, 0) for k in LOST) for r in runs]
+            errors = [sum(v for k, v in r.items() if k != "responses") for r in runs]
+            shape[name] = {"runs": args.runs, "lost_per_run": lost, "lost_total": sum(lost),
+                           "runs_with_loss": sum(1 for n in lost if n),
+                           "errors_per_run": errors, "raw": runs}
+        out.append(shape)
     return out
 
 
@@ -479,14 +489,20 @@ def table(results):
         lines.append(f"| {r['slow_clients']} | {r['max_connections']} | {r['slow_open_max']} | "
                      f"{r['slow_answers']} | {r['worker_peak_rss_mib']} MiB | "
                      f"{n['p99_ms']:.1f} ms | {sum(n['errors'].values())} of {n['requests']} |")
-    d = results["drain"]
-    lines += ["", f"**Drain and reload** ({d['sigterm']['runs']} runs each; hammer, 16 keep-alive "
-              "connections, two workers, the signal after 1.5 s): requests lost after they were "
-              f"sent, SIGTERM: {d['sigterm']['lost_total']} (per run {d['sigterm']['lost_per_run']}); "
-              f"SIGHUP: errors of any kind {sum(d['sighup']['errors_per_run'])} "
-              f"(per run {d['sighup']['errors_per_run']}).", "",
-              "Rerun: `bench/hardening/run.py` (`--quick` for a short look; writes nothing).", "",
-              END]
+    prov = results.get("provenance", {}).get("drain")
+    rerun = (f" (rerun alone at commit `{prov['commit'][:10]}`, {prov['date']}, load average "
+             f"{prov['loadavg_start'][0]:.1f})" if prov else "")
+    lines += ["", f"**Drain and reload**{rerun}: hammer with keep-alive connections, the signal "
+              "after 1.5 s of its 3 s; lost = requests reset, timed out or cut after they were "
+              "sent (a refused connection is not lost: the server had stopped).", "",
+              "| workers | connections | runs | SIGTERM: lost (runs with loss) | "
+              "SIGHUP: errors of any kind |", "|--:|--:|--:|--:|--:|"]
+    for d in results["drain"]:
+        lines.append(f"| {d['workers']} | {d['connections']} | {d['sigterm']['runs']} | "
+                     f"{d['sigterm']['lost_total']} ({d['sigterm']['runs_with_loss']}) | "
+                     f"{sum(d['sighup']['errors_per_run'])} |")
+    lines += ["", "Rerun: `bench/hardening/run.py` (`--quick` for a short look; writes nothing).",
+              "", END]
     return "\n".join(lines)
 
 
@@ -528,7 +544,7 @@ def main(argv=None):
     args.idle = min(args.idle, files - 200)
     only = set(args.only.split(",")) if args.only else ALL_PARTS
     results = {"machine": dict(measure.machine(), loadavg_start=measure.load_average()),
-               "commit": measure.git_commit(ROOT), "server": args.server,
+               "commit": measure.git_commit(ROOT, dirty_paths=["server", "python", "parser"]), "server": args.server,
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     if "body-flood" in only:
         results["body_flood"] = [body_flood(args, 2 * GIB), body_flood(args, None)]
@@ -541,15 +557,21 @@ def main(argv=None):
         print(json.dumps(results["slowloris"], indent=1), flush=True)
     if "drain" in only:
         results["drain"] = drain(args)
-        print(json.dumps({k: {kk: vv for kk, vv in v.items() if kk != "raw"}
-                          for k, v in results["drain"].items()}, indent=1), flush=True)
+        print(json.dumps([{k: ({kk: vv for kk, vv in v.items() if kk != "raw"}
+                               if isinstance(v, dict) else v) for k, v in d.items()}
+                          for d in results["drain"]], indent=1), flush=True)
     if args.quick:
         return 0
-    # A partial run (--only) updates its parts of the JSON; the table needs all.
+    # A partial run (--only) updates its parts of the JSON, each part it ran
+    # labelled with its own commit, date and load; the table needs all parts.
     if os.path.exists(args.json) and only != ALL_PARTS:
         with open(args.json) as f:
-            results = json.load(f) | {k: v for k, v in results.items()
-                                      if k not in ("machine", "commit", "date")}
+            earlier = json.load(f)
+        this_run = {"commit": results["commit"], "date": results["date"],
+                    "loadavg_start": results["machine"]["loadavg_start"]}
+        parts = {k: v for k, v in results.items() if k not in ("machine", "commit", "date")}
+        provenance = earlier.get("provenance", {}) | {k: this_run for k in parts if k != "server"}
+        results = earlier | parts | {"provenance": provenance}
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
     if all(k in results for k in ("body_flood", "idle_memory", "slowloris", "drain")):

@@ -46,6 +46,13 @@ int open_listener(Bind& bind, int backlog, std::chrono::seconds defer_accept);
 // close-on-exec, and sets bind to its address (tcp or unix_socket); returns
 // bind.fd. Throws std::system_error (inherited.cpp).
 int adopt_listener(Bind& bind);
+// For a stop (not a reload) of a listener anvil opened itself (Kind::tcp):
+// from here the kernel drops new connection attempts on fd instead of queueing
+// them for an accept that will not come (the last close of the listener would
+// reset them). The connections queued already stay, for the draining workers
+// to take in (Server::Impl::take_backlog). An inherited listener goes back to
+// its owner as it came, so it is left alone; so are unix sockets.
+void refuse_new_connections(const Bind& bind, int fd) noexcept;
 
 // "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 §5.6.7), re-formatted only when
 // the second changes.
@@ -140,6 +147,9 @@ class Server::Impl {
  private:
   void start_listeners();
   void accept_on(Listener& l);
+  enum class Accept : std::uint8_t { one, again, empty, failed };
+  Accept accept_one(Listener& l, int& error);
+  void take_backlog(Listener& l);
   bool shed_one() noexcept;
   void accept_failed(Listener& l, std::string_view what) noexcept;
   void wait_accept(Listener& l);

@@ -27,6 +27,7 @@
 #include <map>
 #include <new>
 #include <random>
+#include <span>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -255,6 +256,23 @@ class HeartbeatTimer {
   ::_exit(code);
 }
 
+// A stop begins (not a reload): new connections are refused from here, and
+// the operator is told how long the drain may take.
+void stop_listening(const ServerConfig& config, std::span<const int> fds, int sig) {
+  if (sig != SIGQUIT) {
+    for (std::size_t i = 0; i < fds.size(); ++i) refuse_new_connections(config.binds[i], fds[i]);
+  }
+  if (config.log_level <= LogLevel::info) {
+    if (sig == SIGQUIT) {
+      std::fprintf(stderr, "anvil: SIG%s: stopping at once\n", sigabbrev_np(sig));
+    } else {
+      std::fprintf(stderr, "anvil: SIG%s: stopping; requests in progress have %g s to finish\n",
+                   sigabbrev_np(sig), config.graceful_timeout.count());
+    }
+    std::fflush(stderr);
+  }
+}
+
 void close_all(std::vector<int>& fds) {
   for (int fd : fds) ::close(fd);
   fds.clear();
@@ -291,6 +309,7 @@ class Master {
       const int sig = ::sigtimedwait(&set, &info, &wait);
       if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) {
         // SIGTERM, SIGINT: graceful; SIGQUIT: at once.
+        stop_listening(config_, fds_, sig);
         terminate_all(sig == SIGQUIT ? SIGQUIT : SIGTERM);
         close_all(fds_);  // the workers close their copies when they stop accepting
         deadline_ =
@@ -533,6 +552,7 @@ int serve_in_process(const ServerConfig& config, const HandlerFactory& make_hand
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGQUIT) ::_exit(0);
+    stop_listening(config, fds, sig);
     impl.stop(true);
   });
   ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);  // the signal_set takes them from here

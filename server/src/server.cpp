@@ -1,6 +1,7 @@
 // Server::Impl: listeners, the accept loop, the timeout tick, graceful stop.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -156,6 +157,16 @@ int open_listener(Bind& bind, int backlog, std::chrono::seconds defer_accept) {
     throw;
   }
   return fd;
+}
+
+void refuse_new_connections(const Bind& bind, int fd) noexcept {
+  if (bind.kind != Bind::Kind::tcp) return;
+  // A socket filter that keeps nothing: a SYN is dropped (the client retries
+  // it and finds the port closed), while sockets the kernel completed before
+  // sit in the queue untouched. Best effort: without it, the stop is as before.
+  sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+  const sock_fprog program{1, drop_all};
+  ::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof program);
 }
 
 void ignore_sigpipe() {
@@ -421,48 +432,65 @@ void Server::Impl::accept_failed(Listener& l, std::string_view what) noexcept {
   pause_accepting(kAcceptBackoff);
 }
 
+// Takes one connection from l's queue and starts it: one; again (nothing
+// taken, try once more); empty (EAGAIN); failed (out of a resource: error).
+Server::Impl::Accept Server::Impl::accept_one(Listener& l, int& error) {
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  const int fd =
+      ::accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    error = errno;
+    if (error == EAGAIN || error == EWOULDBLOCK) return Accept::empty;
+    if (error == EINTR || error == ECONNABORTED || error == EPROTO) return Accept::again;
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM: out of a resource. An idle
+    // connection gives its descriptor back if there is one.
+    if ((error == EMFILE || error == ENFILE) && idle_.first != nullptr && shed_one()) {
+      return Accept::again;
+    }
+    return Accept::failed;
+  }
+  std::shared_ptr<Connection> c;
+  try {
+    c = std::make_shared<Connection>(*this, fd, l, peer);
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
+  // At the limit, the cheapest connection makes room (never a full stop:
+  // slow clients filling the limit would lock out honest ones). When
+  // nothing can go (every connection is busy with a request), the newcomer
+  // is told so at once rather than left waiting in the backlog.
+  if (connections.load(std::memory_order_relaxed) >= max_connections_ && !shed_one()) {
+    c->refuse();
+  } else {
+    c->start();
+  }
+  return Accept::one;
+}
+
 void Server::Impl::accept_on(Listener& l) {
   for (int i = 0; i < kAcceptBatch; ++i) {
     if (draining_ || stopping_ || !l.descriptor || !l.descriptor->is_open()) return;
-    sockaddr_storage peer{};
-    socklen_t len = sizeof peer;
-    const int fd =
-        ::accept4(l.fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      const int e = errno;
-      if (e == EAGAIN || e == EWOULDBLOCK) {
+    int error = 0;
+    switch (accept_one(l, error)) {
+      case Accept::one:
+        accept_error_logged_ = false;
+        continue;
+      case Accept::again:
+        continue;
+      case Accept::empty:
         wait_accept(l);
         return;
-      }
-      if (e == EINTR || e == ECONNABORTED || e == EPROTO) continue;
-      // EMFILE, ENFILE, ENOBUFS, ENOMEM: out of a resource. An idle
-      // connection gives its descriptor back if there is one; else (Beast's
-      // examples stop accepting for good here) back off and try again.
-      if ((e == EMFILE || e == ENFILE) && idle_.first != nullptr && shed_one()) continue;
-      if (!accept_error_logged_ && config.log_level <= LogLevel::warning) {
-        std::fprintf(stderr, "anvil: accept: %s; retrying every %lld ms\n", std::strerror(e),
-                     static_cast<long long>(kAcceptBackoff.count()));
-        accept_error_logged_ = true;  // once per episode, not every 100 ms
-      }
-      pause_accepting(kAcceptBackoff);
-      return;
-    }
-    accept_error_logged_ = false;
-    std::shared_ptr<Connection> c;
-    try {
-      c = std::make_shared<Connection>(*this, fd, l, peer);
-    } catch (...) {
-      ::close(fd);
-      throw;
-    }
-    // At the limit, the cheapest connection makes room (never a full stop:
-    // slow clients filling the limit would lock out honest ones). When
-    // nothing can go (every connection is busy with a request), the newcomer
-    // is told so at once rather than left waiting in the backlog.
-    if (connections.load(std::memory_order_relaxed) >= max_connections_ && !shed_one()) {
-      c->refuse();
-    } else {
-      c->start();
+      case Accept::failed:
+        // Beast's examples stop accepting for good here: back off and try again.
+        if (!accept_error_logged_ && config.log_level <= LogLevel::warning) {
+          std::fprintf(stderr, "anvil: accept: %s; retrying every %lld ms\n", std::strerror(error),
+                       static_cast<long long>(kAcceptBackoff.count()));
+          accept_error_logged_ = true;  // once per episode, not every 100 ms
+        }
+        pause_accepting(kAcceptBackoff);
+        return;
     }
   }
   // The batch is full and more may be waiting: edge-triggered readiness will
@@ -470,6 +498,19 @@ void Server::Impl::accept_on(Listener& l) {
   asio::post(io, [this, &l] {
     contain([&] { accept_on(l); }, [&](std::string_view what) { accept_failed(l, what); });
   });
+}
+
+// Connections the kernel completed before the stop wait in the listen queue,
+// a request perhaps in their buffers: the last close of the listener would
+// reset them. They are taken in (and answered with Connection: close), up to
+// the connection limit; none come after them where the stop refused new ones.
+void Server::Impl::take_backlog(Listener& l) {
+  if (!l.descriptor || !l.descriptor->is_open()) return;
+  for (std::size_t i = 0; i < max_connections_; ++i) {
+    int error = 0;
+    const Accept r = accept_one(l, error);
+    if (r == Accept::empty || r == Accept::failed) return;
+  }
 }
 
 void Server::Impl::pause_accepting(std::chrono::milliseconds backoff_time) {
@@ -539,6 +580,7 @@ void Server::Impl::begin_stop(bool graceful) {
   if (draining_) return;
   draining_ = true;
   for (auto& l : listeners) {
+    contain([&] { take_backlog(l); }, [&](std::string_view what) { log_failure(nullptr, what); });
     boost::system::error_code ignored;
     if (l.descriptor) l.descriptor->close(ignored);
   }

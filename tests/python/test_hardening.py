@@ -180,7 +180,44 @@ def refused(server):
         socket.create_connection((server.host, server.port), timeout=1).close()
     except ConnectionRefusedError:
         return True
+    except TimeoutError:
+        return False  # dropped while the stop was under way: the retry finds it closed
     return False
+
+
+@pytest.mark.parametrize("workers", ["1", "0"], ids=["master", "in-process"])
+def test_sigterm_takes_in_queued_connections_and_refuses_new_ones(start_server, workers):
+    # The app sleeps on the loop thread: connections made meanwhile wait in the
+    # listen queue, their requests sent. Closing the listener would reset them:
+    # the stop answers them, and from its first moment queues no new ones
+    # (their SYNs are dropped; once the listener is closed they are refused).
+    s = start_server(APP, "--workers", workers, "--graceful-timeout", "10")
+    busy = s.connect(timeout=20)
+    busy.sendall(b"GET /sleep-logged?2 HTTP/1.1\r\nHost: t\r\n\r\n")
+    s.wait_for_log("sleep started")
+    queued = []
+    for _ in range(5):
+        c = s.connect(timeout=20)
+        c.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        queued.append(c)
+    s.signal(signal.SIGTERM)
+    s.wait_for_log(r"anvil: SIGTERM: stopping; requests in progress have 10 s to finish")
+    late = socket.socket(socket.AF_INET6 if ":" in s.host else socket.AF_INET)
+    late.settimeout(0.5)
+    try:  # dropped (the listener is still open behind the app) or refused: not queued
+        late.connect(s.address)
+        queued_late = True
+    except (TimeoutError, ConnectionRefusedError):
+        queued_late = False
+    assert not queued_late
+    late.close()
+    assert Reader(busy).response().body == b"slept"
+    for c in queued:
+        r = Reader(c).response()
+        assert r.status == 200 and r.body == b"Hello, World!"
+        c.close()
+    assert s.proc.wait(timeout=20) == 0
+    busy.close()
 
 
 def test_sigterm_still_answers_an_idle_connections_next_request(start_server):
@@ -236,10 +273,15 @@ def test_sighup_under_load_refuses_and_resets_nothing(start_server):
 
 
 @pytest.mark.skipif(not os.path.exists(HAMMER), reason="build/bin/hammer is not built")
-def test_sigterm_under_load_loses_no_received_request(start_server):
-    s = start_server(APP, "--workers", "2", "--graceful-timeout", "10")
-    s.worker_pids(2)
-    proc, path = hammer(s, 3)
+@pytest.mark.parametrize("run", range(3))
+def test_sigterm_under_load_loses_no_received_request(start_server, run):
+    # Several workers, their clients reconnecting as each answers with
+    # Connection: close: without the stop's refusal of new connections, some
+    # land in the listen queue of a worker about to close it, and are reset
+    # (bench/hardening: resets in about 1 run in 8 with 8 workers).
+    s = start_server(APP, "--workers", "4", "--graceful-timeout", "10")
+    s.worker_pids(4)
+    proc, path = hammer(s, 2, connections=32)
     get(s, "/hello")  # load is running
     threading.Timer(1.0, lambda: s.signal(signal.SIGTERM)).start()
     assert s.proc.wait(timeout=20) == 0
