@@ -96,8 +96,6 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
 
  private:
   friend class WsgiHandler;
-  enum class Kind : std::uint8_t { list, file, iterator };
-
   void run_unguarded();
   void run_py_unguarded(PyObject* dispatch);
   void send_packed(PyObject* response);

@@ -136,10 +136,4 @@ py::list Input::readlines(py::object hint) {
   return lines;
 }
 
-py::object Input::next() {
-  py::bytes line = readline(py::none());
-  if (PyBytes_Size(line.ptr()) == 0) throw py::stop_iteration();
-  return line;
-}
-
 }  // namespace anvil::python

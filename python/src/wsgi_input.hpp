@@ -24,7 +24,6 @@ class Input {
   py::bytes read(py::object size);
   py::bytes readline(py::object size);
   py::list readlines(py::object hint);
-  py::object next();
 
  private:
   // Makes at least `want` bytes available in [data(), size()) unless the body
