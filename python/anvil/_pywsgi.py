@@ -51,7 +51,8 @@ _NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f\u0100-\U0010ffff]*\Z")
 _DIGITS = re.compile(r"[0-9]+\Z")
 # RFC 9110 §7.6.1: hop-by-hop fields are the server's; PEP 3333 forbids them
-# (Proxy-* too). "Connection: close" is allowed: the core honours it.
+# (Proxy-* too). "Connection: close" is allowed: the core honours it. The C++
+# path's rule is parser::text::is_hop_by_hop (parser/include/anvil/parser/text.hpp).
 _HOP_BY_HOP = frozenset(["connection", "keep-alive", "transfer-encoding", "upgrade", "te",
                          "trailer"])
 

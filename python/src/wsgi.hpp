@@ -1,6 +1,21 @@
 // anvil's WSGI handler (PEP 3333): builds environ from the parser's spans,
 // calls the app, and writes what it returns through anvil::server::Exchange.
 //
+// A request's way through python/src (threads == 1; with --threads N,
+// handle() only queues the exchange and a Python thread takes it from there):
+//   WsgiHandler::handle (wsgi_handler.cpp): the core hands over an Exchange;
+//   C-API path (CPython's default), Transaction::run (wsgi_response.cpp):
+//     Environ::build (wsgi_environ.cpp; where it came from: wsgi_origin.cpp),
+//     app(environ, start_response), start_response -> Exchange::start,
+//     then send_list, try_send_file or pump, as the app's result asks;
+//   Python-side path (PyPy's), Transaction::run_py (wsgi_pyside.cpp):
+//     pack_request (wsgi_environ.cpp) -> anvil/_pywsgi.py's dispatcher, which
+//     does the PEP 3333 part in Python and answers with one packed response
+//     (send_packed), an iterator (pump), or through the channel (py_*);
+//   every byte out: Transaction::send -> Exchange::write / send_file; its
+//     completion runs on_written (pump goes on) or sent (close(), references
+//     dropped); a failure anywhere: Transaction::fail (500, or abort).
+//
 // Contract:
 //  * Every Python object is created, copied and destroyed with the GIL held.
 //    Python objects are cached per WsgiHandler (one per worker), never in
@@ -12,6 +27,7 @@
 //    thread); N Python threads run the app and block (GIL released) on writes.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -20,15 +36,18 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include <pybind11/pybind11.h>
 
 #include "anvil/server/handler.hpp"
+#include "wsgi_environ.hpp"
 #include "wsgi_origin.hpp"
 
 namespace anvil::python {
@@ -105,15 +124,46 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   bool try_send_file(py::handle result);
   void pump();
   void on_written(std::error_code ec);
-  bool write_piece(py::handle bytes, bool last);
-  // threads > 1: hands one write to the core (issue(done)) and waits, GIL
-  // released, for its completion; timed_out when the connection made no
-  // progress for WsgiOptions::write_wait (the exchange is then aborted).
-  std::error_code write_and_wait(const std::function<void(server::WriteCallback)>& issue);
+
+  // --- the one send path ------------------------------------------------------
+  // What goes to the core: bytes it takes over, views into Python bytes that
+  // the transaction keeps alive (result_, in_flight_) until the completion,
+  // or a range of a file (result_ keeps it open).
+  using Pieces = std::span<const boost::asio::const_buffer>;
+  struct FileRange {
+    int fd;
+    std::uint64_t offset, count;
+  };
+  using Output = std::variant<std::string, Pieces, FileRange>;
+  using After = void (Transaction::*)(std::error_code);
+  // Hands `out` to the core. With `after`: on the loop thread (threads == 1)
+  // the completion runs after(ec) later, GIL taken; on a Python thread send()
+  // waits for it (wait_for) and runs after(ec) itself. Without: nothing waits,
+  // except a Python thread for bytes that are not the last (write()'s pace is
+  // the client's). Returns the completion's error when it waited, else none.
+  std::error_code send(Output out, bool last, After after = nullptr);
+  // Waits, GIL released, for the completion of issue(done); timed_out when
+  // the connection made no progress for WsgiOptions::write_wait (the
+  // exchange is then aborted).
+  std::error_code wait_for(const std::function<void(server::WriteCallback)>& issue);
+  void sent(std::error_code ec);
+  void write_bytes(PyObject* data, bool last);  // write() on both paths
   void fail(std::string_view where);
   void finish_ok();
   void close_iterable();
   void release();
+  // The fields of a head for Exchange::start(), as views; up to 32 without
+  // allocating.
+  class HeaderViews {
+   public:
+    void add(std::string_view name, std::string_view value);
+    std::span<const server::Header> all() const noexcept;
+
+   private:
+    std::array<server::Header, 32> small_;
+    std::vector<server::Header> big_;
+    std::size_t n_ = 0;
+  };
   bool may_add_length(std::uint64_t length) const;
   bool restart_with_length(std::uint64_t length);
   bool apply_head();
@@ -135,7 +185,6 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   py::object result_;     // what the app returned (close() target)
   py::object iterator_;   // iter(result_)
   py::object in_flight_;  // bytes of the write not yet completed
-  py::object file_;       // file wrapper being sent with sendfile
 };
 
 // handler.Handler for WSGI; one per worker, made after fork.
@@ -148,8 +197,8 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   void handle(std::shared_ptr<Exchange> exchange) override;
   void stop() override;
 
-  // GIL held. A new environ dict for the exchange (wsgi.input included).
-  py::dict build_environ(Exchange& ex, const std::shared_ptr<Transaction>& t);
+  // GIL held: the C-API path's environ maker.
+  Environ& environ() noexcept { return environ_; }
   const py::object& app() const noexcept { return app_; }
   const py::object& file_wrapper_type() const noexcept { return file_wrapper_; }
   // GIL held: log the current Python error (traceback) to stderr, with context.
@@ -159,45 +208,17 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   const WsgiOptions& options() const noexcept { return options_; }
 
  private:
-  struct HeaderKey {
-    py::object key;  // null: the field is not put in environ
-    bool content_type = false;
-    bool cookie = false;  // repeated lines join with "; " (RFC 9110 §5.3)
-  };
-  struct CachedText {
-    std::string text;
-    py::object value;
-  };
-
-  const HeaderKey& header_key(std::string_view name);
-  py::object method_object(std::string_view method);
-  static py::object cached(CachedText& c, std::string_view text);
   void run_threads();
   void thread_main();
   void join_threads();
 
   py::object app_;
   WsgiOptions options_;
+  py::object file_wrapper_;
+  Environ environ_;
   // Python-side path: the dispatchers (plain and timing for --stats) and the
   // loop thread's channel.
   py::object dispatch_, dispatch_stats_, loop_chan_;
-  py::dict template_;
-  py::object file_wrapper_;
-  // Interned environ keys.
-  py::object k_method_, k_path_, k_query_, k_protocol_, k_server_name_, k_server_port_,
-      k_remote_addr_, k_remote_port_, k_content_type_, k_content_length_, k_input_, k_raw_uri_,
-      k_request_uri_, k_host_, k_url_scheme_;
-  py::object https_;
-  py::object http11_, http10_, empty_;
-  std::vector<std::pair<std::string, py::object>> methods_;
-  struct NameHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept {
-      return std::hash<std::string_view>{}(s);
-    }
-  };
-  std::unordered_map<std::string, HeaderKey, NameHash, std::equal_to<>> header_keys_;
-  CachedText remote_addr_, server_name_, server_port_, remote_port_;
 
   // --threads N: requests handed from the loop thread to Python threads.
   std::mutex mutex_;

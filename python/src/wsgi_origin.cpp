@@ -12,12 +12,6 @@ namespace {
 
 namespace text = parser::text;
 
-std::string decimal(unsigned v) {
-  char buf[12];
-  const auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
-
 // "name:port", "[v6]:port", "name" -> (name, port or ""). The brackets of an
 // IPv6 literal stay: SCRIPT_NAME-style URL rebuilding puts the name back as is.
 std::pair<std::string_view, std::string_view> split_host_port(std::string_view hp) {
@@ -130,6 +124,12 @@ void apply_forwarded(const parser::Message& m, const server::TrustedPeers& trust
 }
 
 }  // namespace
+
+std::string decimal(std::uint64_t v) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
 
 Origin origin_of(const server::Exchange& ex, const OriginOptions& opts) {
   const parser::Message& m = ex.request();

@@ -3,6 +3,7 @@
 // of the Python-side path).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -30,5 +31,8 @@ struct Origin {
 // Reads the request's target, Host and, from a trusted peer, X-Forwarded-For,
 // X-Forwarded-Proto and Forwarded (RFC 7239); the views point into the request.
 Origin origin_of(const server::Exchange& ex, const OriginOptions& o);
+
+// v in decimal (ports, lengths).
+std::string decimal(std::uint64_t v);
 
 }  // namespace anvil::python

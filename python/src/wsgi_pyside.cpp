@@ -6,15 +6,12 @@
 // can: the request head goes over as one bytes object, and the common
 // response (a list of bytes) comes back as one bytes object (head, NUL, body).
 // Rarer work calls back through a channel object (one per Python thread).
-#include <algorithm>
-#include <array>
-#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "wsgi.hpp"
+#include "wsgi_environ.hpp"
 #include "wsgi_types.hpp"
 
 // PyVarObject_HEAD_INIT initializes the head only, as C extensions do.
@@ -25,8 +22,6 @@ namespace anvil::python {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-void noop(std::error_code) {}
 
 // --- the channel ---------------------------------------------------------------
 
@@ -40,21 +35,15 @@ Transaction* current_of(PyObject* self) {
   return t;
 }
 
+// f(the channel's transaction), returning None to Python.
 template <typename F>
-PyObject* guarded(PyObject* self, F&& f) noexcept {
+PyObject* on_current(PyObject* self, F&& f) noexcept {
   Transaction* t = current_of(self);
   if (t == nullptr) return nullptr;
-  try {
+  return guarded([&] {
     f(*t);
     Py_RETURN_NONE;
-  } catch (py::error_already_set& e) {
-    e.restore();
-  } catch (py::builtin_exception& e) {
-    e.set_error();
-  } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-  }
-  return nullptr;
+  });
 }
 
 PyObject* chan_start(PyObject* self, PyObject* head) {
@@ -62,7 +51,7 @@ PyObject* chan_start(PyObject* self, PyObject* head) {
     PyErr_SetString(PyExc_TypeError, "start(head): head must be bytes");
     return nullptr;
   }
-  return guarded(self, [&](Transaction& t) {
+  return on_current(self, [&](Transaction& t) {
     t.py_start({PyBytes_AS_STRING(head), static_cast<std::size_t>(PyBytes_GET_SIZE(head))});
   });
 }
@@ -75,15 +64,15 @@ PyObject* chan_write(PyObject* self, PyObject* args) {
     PyErr_SetString(PyExc_TypeError, "write(data, last): data must be bytes");
     return nullptr;
   }
-  return guarded(self, [&](Transaction& t) { t.py_write(data, last != 0); });
+  return on_current(self, [&](Transaction& t) { t.py_write(data, last != 0); });
 }
 
 PyObject* chan_finish(PyObject* self, PyObject*) {
-  return guarded(self, [](Transaction& t) { t.py_finish(); });
+  return on_current(self, [](Transaction& t) { t.py_finish(); });
 }
 
 PyObject* chan_abort(PyObject* self, PyObject*) {
-  return guarded(self, [](Transaction& t) { t.py_abort(); });
+  return on_current(self, [](Transaction& t) { t.py_abort(); });
 }
 
 PyObject* chan_send_file(PyObject* self, PyObject* args) {
@@ -92,7 +81,7 @@ PyObject* chan_send_file(PyObject* self, PyObject* args) {
   long long offset = 0;
   unsigned long long count = 0;
   if (PyArg_ParseTuple(args, "OiLK:send_file", &owner, &fd, &offset, &count) == 0) return nullptr;
-  return guarded(self, [&](Transaction& t) {
+  return on_current(self, [&](Transaction& t) {
     t.py_send_file(owner, fd, static_cast<std::int64_t>(offset), count);
   });
 }
@@ -100,7 +89,7 @@ PyObject* chan_send_file(PyObject* self, PyObject* args) {
 PyObject* chan_stat(PyObject* self, PyObject* ns) {
   const long long v = PyLong_AsLongLong(ns);
   if (v == -1 && PyErr_Occurred() != nullptr) return nullptr;
-  return guarded(self, [&](Transaction& t) { t.py_stat(v); });
+  return on_current(self, [&](Transaction& t) { t.py_stat(v); });
 }
 
 void chan_dealloc(PyObject* self) { Py_TYPE(self)->tp_free(self); }
@@ -143,44 +132,6 @@ class Current {
   Transaction* saved_;
 };
 
-void append_field(std::string& out, std::string_view s) {
-  out.push_back('\n');
-  out.append(s);
-}
-
-// The request head for _pywsgi.make_dispatcher: "\n"-separated latin-1
-// parts. RULES.md keeps CR, LF and NUL out of the method, target, names and
-// values; a unix socket path is not among the parts, and forwarded addresses
-// and ports are parsed ones.
-std::string pack_request(const Exchange& ex, const OriginOptions& opts) {
-  const parser::Message& m = ex.request();
-  const Origin o = origin_of(ex, opts);
-  std::string out;
-  std::size_t size = m.method.size() + 2 * m.target.size() + 96;
-  for (const parser::Field& f : m.fields) size += f.name.size() + f.value.size() + 2;
-  out.reserve(size);
-  out.append(m.method);
-  append_field(out, m.target);
-  append_field(out, o.path);
-  append_field(out, o.query);
-  out.append(m.version_minor == 0 ? "\n0" : "\n1");
-  out.push_back('\n');
-  if (m.body == parser::BodyKind::content_length) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, m.content_length);
-    out.append(buf, r.ptr);
-  }
-  for (const std::string* part : {&o.server_name, &o.server_port, &o.remote_addr, &o.remote_port})
-    append_field(out, *part);
-  append_field(out, o.https ? "https" : "http");
-  append_field(out, o.host);
-  for (const parser::Field& f : m.fields) {
-    append_field(out, f.name);
-    append_field(out, f.value);
-  }
-  return out;
-}
-
 py::object bytes_of(std::string_view s) {
   PyObject* o = PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
   if (o == nullptr) throw py::error_already_set();
@@ -220,15 +171,7 @@ void register_channel_type(py::module_& m) {
 
 void Transaction::run_py(PyObject* dispatch, PyObject* chan) {
   chan_ = chan;
-  try {
-    run_py_unguarded(dispatch);
-  } catch (py::error_already_set& e) {
-    e.restore();
-    fail("serving the request");
-  } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-    fail("serving the request");
-  }
+  if (!succeeds([&] { run_py_unguarded(dispatch); })) fail("serving the request");
 }
 
 void Transaction::run_py_unguarded(PyObject* dispatch) {
@@ -272,17 +215,9 @@ void Transaction::send_packed(PyObject* response) {
     PyErr_SetString(PyExc_RuntimeError, "dispatcher: a response without its head");
     return fail("sending the response");
   }
-  try {
-    py_start(all.substr(0, nul));
-  } catch (py::error_already_set& e) {
-    e.restore();
-    return fail("sending the response");
-  } catch (py::builtin_exception& e) {
-    e.set_error();
-    return fail("sending the response");
-  }
+  if (!succeeds([&] { py_start(all.substr(0, nul)); })) return fail("sending the response");
   finished_ = true;
-  ex_->write(std::string(all.substr(nul + 1)), noop, /*last=*/true);
+  send(std::string(all.substr(nul + 1)), /*last=*/true);
 }
 
 PyObject* Transaction::py_next() {
@@ -292,31 +227,20 @@ PyObject* Transaction::py_next() {
 
 void Transaction::py_start(std::string_view packed) {
   // "status\nname\nvalue..."; _pywsgi checked that no part holds a line break.
-  std::array<server::Header, 32> small;
-  std::vector<server::Header> big;
+  HeaderViews hs;
   const std::size_t first = packed.find('\n');
   const std::string_view status = packed.substr(0, first);
-  std::size_t n = 0;
   for (std::size_t at = first; at != std::string_view::npos;) {
     const std::size_t name_end = packed.find('\n', at + 1);
     if (name_end == std::string_view::npos) throw py::value_error("start: a name without value");
     const std::size_t value_end = packed.find('\n', name_end + 1);
-    const server::Header h{packed.substr(at + 1, name_end - at - 1),
-                           packed.substr(name_end + 1, value_end == std::string_view::npos
-                                                           ? std::string_view::npos
-                                                           : value_end - name_end - 1)};
-    if (n < small.size()) {
-      small[n] = h;
-    } else {
-      if (big.empty()) big.assign(small.begin(), small.end());
-      big.push_back(h);
-    }
-    ++n;
+    hs.add(packed.substr(at + 1, name_end - at - 1),
+           packed.substr(name_end + 1, value_end == std::string_view::npos
+                                           ? std::string_view::npos
+                                           : value_end - name_end - 1));
     at = value_end;
   }
-  const std::span<const server::Header> hs =
-      big.empty() ? std::span<const server::Header>(small.data(), n) : std::span(big);
-  const server::StartError e = ex_->start(status, hs);
+  const server::StartError e = ex_->start(status, hs.all());
   if (e != server::StartError::none) {
     throw py::value_error("start_response: " + std::string(start_error_text(e)));
   }
@@ -325,20 +249,7 @@ void Transaction::py_start(std::string_view packed) {
 
 void Transaction::py_write(PyObject* data, bool last) {
   if (finished_) throw py::value_error("write() after the response has finished");
-  wrote_ = true;
-  if (last) finished_ = true;
-  std::string copy(PyBytes_AS_STRING(data), static_cast<std::size_t>(PyBytes_GET_SIZE(data)));
-  if (async_) {
-    // On the loop thread nothing can be waited for: the core queues it.
-    ex_->write(std::move(copy), noop, last);
-    return;
-  }
-  const std::error_code ec = write_and_wait(
-      [&](server::WriteCallback done) { ex_->write(std::move(copy), std::move(done), last); });
-  if (ec) {
-    PyErr_SetString(PyExc_OSError, ("write(): " + ec.message()).c_str());
-    throw py::error_already_set();
-  }
+  write_bytes(data, last);
 }
 
 void Transaction::py_finish() {
@@ -357,25 +268,8 @@ void Transaction::py_send_file(py::handle owner, int fd, std::int64_t offset, st
   if (finished_) throw py::value_error("send_file after the response has finished");
   finished_ = true;
   wrote_ = true;
-  result_ = file_ = py::reinterpret_borrow<py::object>(owner);  // closed when sent
-  if (async_) {
-    ex_->send_file(
-        fd, static_cast<std::uint64_t>(offset), count,
-        [self = shared_from_this()](std::error_code) {
-          py::gil_scoped_acquire gil;
-          self->close_iterable();
-          if (PyErr_Occurred() != nullptr) self->handler_.log_error("closing the file wrapper");
-          self->release();
-        },
-        true);
-    return;
-  }
-  write_and_wait([&](server::WriteCallback done) {
-    ex_->send_file(fd, static_cast<std::uint64_t>(offset), count, std::move(done), true);
-  });
-  close_iterable();
-  if (PyErr_Occurred() != nullptr) handler_.log_error("closing the file wrapper");
-  release();
+  result_ = py::reinterpret_borrow<py::object>(owner);  // sent() closes it
+  send(FileRange{fd, static_cast<std::uint64_t>(offset), count}, /*last=*/true, &Transaction::sent);
 }
 
 }  // namespace anvil::python

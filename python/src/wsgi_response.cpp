@@ -1,6 +1,7 @@
 // Transaction: one request through a WSGI app (PEP 3333 "The start_response()
-// Callable", "Handling the Content-Length Header", "Error Handling") and the
-// Python types handed to the app (start_response, wsgi.input, FileWrapper).
+// Callable", "Handling the Content-Length Header", "Error Handling"), the one
+// send path both WSGI paths write through (Transaction::send), and the
+// FileWrapper type handed to the app.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,7 +14,6 @@
 
 #include "anvil/parser/text.hpp"
 #include "wsgi.hpp"
-#include "wsgi_input.hpp"
 #include "wsgi_types.hpp"
 
 namespace anvil::python {
@@ -65,25 +65,6 @@ bool to_latin1(PyObject* s, std::string& out, const char* what) {
 
 using parser::text::iequals;
 
-// RFC 9110 §7.6.1: hop-by-hop fields belong to the server's framing, and PEP
-// 3333 forbids apps from setting them: one is an error the app's author sees
-// (a 500, logged). "Connection: close" is the exception, as in gunicorn: the
-// core honours it and closes after the response.
-bool hop_by_hop(std::string_view name, std::string_view value) {
-  if (iequals(name, "connection")) return !iequals(parser::text::trim_ows(value), "close");
-  return parser::text::is_hop_by_hop(name) || iequals(name, "te") || iequals(name, "trailer") ||
-         (name.size() > 6 && iequals(name.substr(0, 6), "proxy-"));
-}
-
-// The status code of a status line the core will check ("204 No Content"); 0
-// when it is not one.
-int status_code(std::string_view status) {
-  int code = 0;
-  const auto r =
-      std::from_chars(status.data(), status.data() + std::min<std::size_t>(3, status.size()), code);
-  return r.ec == std::errc{} && r.ptr == status.data() + 3 ? code : 0;
-}
-
 }  // namespace
 
 std::string_view start_error_text(server::StartError e) {
@@ -125,8 +106,7 @@ struct Completion {
   }
 };
 
-std::error_code Transaction::write_and_wait(
-    const std::function<void(server::WriteCallback)>& issue) {
+std::error_code Transaction::wait_for(const std::function<void(server::WriteCallback)>& issue) {
   auto c = std::make_shared<Completion>();
   issue([c](std::error_code ec) { c->signal(ec); });
   const auto patience = std::chrono::duration_cast<Clock::duration>(handler_.options().write_wait);
@@ -151,6 +131,52 @@ std::error_code Transaction::write_and_wait(
   return c->ec;
 }
 
+std::error_code Transaction::send(Output out, bool last, After after) {
+  auto issue = [&](server::WriteCallback done) {
+    if (auto* copy = std::get_if<std::string>(&out)) {
+      ex_->write(std::move(*copy), std::move(done), last);
+    } else if (auto* pieces = std::get_if<Pieces>(&out)) {
+      ex_->write(*pieces, std::move(done), last);
+    } else {
+      const FileRange& f = std::get<FileRange>(out);
+      ex_->send_file(f.fd, f.offset, f.count, std::move(done), last);
+    }
+  };
+  if (after == nullptr && (async_ || last)) {
+    issue(noop);  // the core owns the bytes: nothing to wait for
+    return {};
+  }
+  if (async_) {
+    issue([self = shared_from_this(), after](std::error_code ec) {
+      py::gil_scoped_acquire gil;
+      ((*self).*after)(ec);
+    });
+    return {};
+  }
+  const std::error_code ec = wait_for(issue);
+  if (after != nullptr) (this->*after)(ec);
+  return ec;
+}
+
+// The response's last output has gone (or the client has): PEP 3333's close()
+// on the iterable (a file wrapper: its file), then the Python references go.
+void Transaction::sent(std::error_code) {
+  close_iterable();
+  if (PyErr_Occurred() != nullptr) handler_.log_error("closing the response iterable");
+  release();
+}
+
+void Transaction::write_bytes(PyObject* data, bool last) {
+  wrote_ = true;
+  if (last) finished_ = true;
+  const std::error_code ec = send(
+      std::string(PyBytes_AS_STRING(data), static_cast<std::size_t>(PyBytes_GET_SIZE(data))), last);
+  if (ec) {
+    PyErr_SetString(PyExc_OSError, ("write(): " + ec.message()).c_str());
+    throw py::error_already_set();
+  }
+}
+
 // --- Python types ------------------------------------------------------------
 
 struct FileWrapper {
@@ -170,7 +196,7 @@ Transaction::~Transaction() {
     Exchange* ex = ex_.get();
     ex->post([keep = std::move(ex_)] {});
   }
-  if (!result_ && !iterator_ && !in_flight_ && !file_) return;
+  if (!result_ && !iterator_ && !in_flight_) return;
   if (Py_IsInitialized() == 0) return;
   py::gil_scoped_acquire gil;
   release();
@@ -180,35 +206,19 @@ void Transaction::release() {
   result_ = py::object();
   iterator_ = py::object();
   in_flight_ = py::object();
-  file_ = py::object();
 }
 
 void Transaction::run() {
   // Nothing may escape into the loop: a failure here is the app's 500.
-  try {
-    run_unguarded();
-  } catch (py::error_already_set& e) {
-    e.restore();
-    fail("serving the request");
-  } catch (const std::exception& e) {
-    set_error(PyExc_RuntimeError, e.what());
-    fail("serving the request");
-  }
+  if (!succeeds([&] { run_unguarded(); })) fail("serving the request");
 }
 
 void Transaction::run_unguarded() {
   const bool stats = ex_->stats_enabled();
   const auto t0 = stats ? Clock::now() : Clock::time_point{};
   py::object environ;
-  try {
-    environ = handler_.build_environ(*ex_, shared_from_this());
-  } catch (py::error_already_set& e) {
-    e.restore();
+  if (!succeeds([&] { environ = handler_.environ().build(*ex_, make_input(shared_from_this())); }))
     return fail("building environ");
-  } catch (const std::exception& e) {
-    set_error(PyExc_RuntimeError, e.what());
-    return fail("building environ");
-  }
   const auto t1 = stats ? Clock::now() : Clock::time_point{};
   if (stats) ex_->add_stage_time(server::Stage::environ, t1 - t0);
 
@@ -244,20 +254,24 @@ bool Transaction::check_head_set() {
   return true;
 }
 
-bool Transaction::apply_head() {
-  std::array<server::Header, 32> small;
-  std::vector<server::Header> big;
-  std::span<const server::Header> hs;
-  if (headers_.size() <= small.size()) {
-    for (std::size_t i = 0; i < headers_.size(); ++i)
-      small[i] = {headers_[i].first, headers_[i].second};
-    hs = std::span(small.data(), headers_.size());
+void Transaction::HeaderViews::add(std::string_view name, std::string_view value) {
+  if (n_ < small_.size()) {
+    small_[n_] = {name, value};
   } else {
-    big.reserve(headers_.size());
-    for (const auto& [n, v] : headers_) big.push_back({n, v});
-    hs = big;
+    if (big_.empty()) big_.assign(small_.begin(), small_.end());
+    big_.push_back({name, value});
   }
-  const server::StartError e = ex_->start(status_, hs);
+  ++n_;
+}
+
+std::span<const server::Header> Transaction::HeaderViews::all() const noexcept {
+  return big_.empty() ? std::span(small_.data(), n_) : std::span(big_);
+}
+
+bool Transaction::apply_head() {
+  HeaderViews hs;
+  for (const auto& [name, value] : headers_) hs.add(name, value);
+  const server::StartError e = ex_->start(status_, hs.all());
   if (e == server::StartError::none) return true;
   head_error_text_ = std::string(start_error_text(e));
   return false;
@@ -268,15 +282,13 @@ bool Transaction::apply_head() {
 // 200's, which only the app knows), and never 0 on HEAD, where an empty body
 // is what the app left out, not the length a GET would have.
 bool Transaction::may_add_length(std::uint64_t length) const {
-  const int code = status_code(status_);
-  if (code == 204 || code == 304) return false;
+  const std::string_view code = std::string_view(status_).substr(0, 3);  // the core checked it
+  if (code == "204" || code == "304") return false;
   return length > 0 || ex_->request().method != "HEAD";
 }
 
 bool Transaction::restart_with_length(std::uint64_t length) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, length);
-  headers_.emplace_back("Content-Length", std::string(buf, r.ptr));
+  headers_.emplace_back("Content-Length", decimal(length));
   has_length_ = true;
   return apply_head();
 }
@@ -320,7 +332,7 @@ void Transaction::start_response(py::handle status, py::handle headers, py::hand
         !to_latin1(PyTuple_GET_ITEM(item, 1), value, "header value")) {
       throw py::error_already_set();
     }
-    if (hop_by_hop(name, value)) {
+    if (parser::text::is_hop_by_hop(name, value)) {
       throw py::value_error("start_response: hop-by-hop header field '" + name +
                             "' (PEP 3333: the server frames the response)");
     }
@@ -342,20 +354,7 @@ void Transaction::write_callable(py::handle data) {
     throw py::type_error(std::string("write() takes bytes, not ") + Py_TYPE(data.ptr())->tp_name);
   }
   if (PyBytes_GET_SIZE(data.ptr()) == 0) return;
-  wrote_ = true;
-  std::string copy(PyBytes_AS_STRING(data.ptr()),
-                   static_cast<std::size_t>(PyBytes_GET_SIZE(data.ptr())));
-  if (async_) {
-    // On the loop thread nothing can be waited for: the core queues it.
-    ex_->write(std::move(copy), noop);
-    return;
-  }
-  const std::error_code ec =
-      write_and_wait([&](server::WriteCallback done) { ex_->write(std::move(copy), done); });
-  if (ec) {
-    PyErr_SetString(PyExc_OSError, ("write(): " + ec.message()).c_str());
-    throw py::error_already_set();
-  }
+  write_bytes(data.ptr(), false);
 }
 
 void Transaction::send_list(py::handle seq) {
@@ -386,7 +385,7 @@ void Transaction::send_list(py::handle seq) {
                   static_cast<std::size_t>(PyBytes_GET_SIZE(items[i])));
     }
     release();
-    ex_->write(std::move(body), noop, /*last=*/true);
+    send(std::move(body), /*last=*/true);
     return;
   }
   std::vector<boost::asio::const_buffer> pieces;
@@ -397,19 +396,8 @@ void Transaction::send_list(py::handle seq) {
                           static_cast<std::size_t>(PyBytes_GET_SIZE(items[i])));
     }
   }
-  in_flight_ = result_;  // the pieces point into it until the write completes
-  if (async_) {
-    ex_->write(
-        pieces,
-        [self = shared_from_this()](std::error_code) {
-          py::gil_scoped_acquire gil;
-          self->release();
-        },
-        true);
-    return;
-  }
-  write_and_wait([&](server::WriteCallback done) { ex_->write(pieces, std::move(done), true); });
-  release();
+  // The pieces point into result_, which sent() drops once they are written.
+  send(Pieces(pieces), /*last=*/true, &Transaction::sent);
 }
 
 // wsgi.file_wrapper around a regular file with a descriptor: sendfile(2).
@@ -456,45 +444,9 @@ bool Transaction::try_send_file(py::handle result) {
     return true;
   }
   finished_ = true;
-  file_ = result_;  // keeps the descriptor open until the send completes
-  if (async_) {
-    ex_->send_file(
-        fd, static_cast<std::uint64_t>(offset), count,
-        [self = shared_from_this()](std::error_code) {
-          py::gil_scoped_acquire gil;
-          self->close_iterable();
-          self->release();
-        },
-        true);
-    return true;
-  }
-  write_and_wait([&](server::WriteCallback done) {
-    ex_->send_file(fd, static_cast<std::uint64_t>(offset), count, std::move(done), true);
-  });
-  close_iterable();
-  release();
+  // result_ keeps the descriptor open until sent() closes it.
+  send(FileRange{fd, static_cast<std::uint64_t>(offset), count}, /*last=*/true, &Transaction::sent);
   return true;
-}
-
-bool Transaction::write_piece(py::handle bytes, bool last) {
-  const char* p = PyBytes_AS_STRING(bytes.ptr());
-  const auto n = static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.ptr()));
-  const std::array<boost::asio::const_buffer, 1> piece{boost::asio::const_buffer(p, n)};
-  in_flight_ = py::reinterpret_borrow<py::object>(bytes);
-  if (async_) {
-    ex_->write(
-        piece,
-        [self = shared_from_this()](std::error_code ec) {
-          py::gil_scoped_acquire gil;
-          self->on_written(ec);
-        },
-        last);
-    return true;
-  }
-  const std::error_code ec =
-      write_and_wait([&](server::WriteCallback done) { ex_->write(piece, std::move(done), last); });
-  in_flight_ = py::object();
-  return !ec;
 }
 
 void Transaction::on_written(std::error_code ec) {
@@ -506,7 +458,7 @@ void Transaction::on_written(std::error_code ec) {
     release();
     return;
   }
-  pump();
+  if (async_) pump();  // a Python thread goes on in pump()'s own loop
 }
 
 // Sends the iterator's items one by one (PEP 3333: a block is fully
@@ -534,16 +486,11 @@ void Transaction::pump() {
       continue;  // PEP 3333: empty items send nothing, not even the head
     if (chan_ == nullptr && !check_head_set()) return fail("iterating the response");
     wrote_ = true;
-    if (async_) {
-      write_piece(piece, false);
-      return;  // on_written() goes on
-    }
-    if (!write_piece(piece, false)) {
-      finished_ = true;
-      close_iterable();
-      release();
-      return;
-    }
+    const std::array<boost::asio::const_buffer, 1> bytes{boost::asio::const_buffer(
+        PyBytes_AS_STRING(item), static_cast<std::size_t>(PyBytes_GET_SIZE(item)))};
+    in_flight_ = std::move(piece);  // until on_written()
+    send(Pieces(bytes), /*last=*/false, &Transaction::on_written);
+    if (async_ || finished_) return;  // on the loop thread on_written() goes on
   }
 }
 
@@ -608,7 +555,7 @@ void Transaction::fail(std::string_view where) {
     ex_->abort();
     return;
   }
-  ex_->write(std::string(kErrorBody), noop, /*last=*/true);
+  send(std::string(kErrorBody), /*last=*/true);
 }
 
 // --- registration ------------------------------------------------------------

@@ -17,21 +17,6 @@ namespace anvil::python {
 
 namespace {
 
-// Converts the C++ exceptions of the bound code into a set Python error.
-template <typename F>
-PyObject* guarded(F&& f) noexcept {
-  try {
-    return f();
-  } catch (py::error_already_set& e) {
-    e.restore();
-  } catch (py::builtin_exception& e) {
-    e.set_error();
-  } catch (const std::exception& e) {
-    PyErr_SetString(PyExc_RuntimeError, e.what());
-  }
-  return nullptr;
-}
-
 // --- start_response ------------------------------------------------------------
 
 struct StartResponseObject {

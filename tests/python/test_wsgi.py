@@ -209,10 +209,16 @@ def test_input_expect_continue(server):
 
 # --- file_wrapper ----------------------------------------------------------------
 
-def test_file_wrapper_sendfile(server, tmp_path):
-    data = os.urandom(300_000)
+def random_file(tmp_path, size):
+    """(path, bytes): a file of size random bytes."""
+    data = os.urandom(size)
     f = tmp_path / "blob"
     f.write_bytes(data)
+    return f, data
+
+
+def test_file_wrapper_sendfile(server, tmp_path):
+    f, data = random_file(tmp_path, 300_000)
     r = get(server, f"/file?{f}")
     assert r.status == 200 and r.body == data and r.header("Content-Length") == str(len(data))
     r = get(server, f"/file-nolength?{f}")
@@ -222,12 +228,21 @@ def test_file_wrapper_sendfile(server, tmp_path):
 def test_file_wrapper_sends_from_the_descriptor(server, tmp_path):
     # read() of this file-like object answers something else than its descriptor
     # holds: only a server that sends from the descriptor (sendfile) gets the bytes.
-    data = os.urandom(200_000)
-    f = tmp_path / "blob"
-    f.write_bytes(data)
+    f, data = random_file(tmp_path, 200_000)
     r = get(server, f"/file-fd-only?{f}")
     assert r.status == 200 and r.body == data
     assert r.header("Content-Length") == str(len(data))
+
+
+def test_file_wrapper_close_failing_is_logged_and_contained(server, tmp_path):
+    # PEP 3333: close() after the file went out; its error is the app's, logged,
+    # and left behind: the next request on the worker is served as usual.
+    f, data = random_file(tmp_path, 100_000)
+    r = get(server, f"/file-close-fails?{f}")
+    assert r.status == 200 and r.body == data
+    server.wait_for_log("RuntimeError: file close failed")
+    for _ in range(3):
+        assert get(server, "/hello").status == 200
 
 
 def test_file_wrapper_without_fileno(server):

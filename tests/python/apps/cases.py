@@ -216,6 +216,25 @@ def app(environ, start_response):
 
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](FdOnly())
+    if path == "/file-close-fails":  # sent with sendfile, then close() raises
+        f = open(environ["QUERY_STRING"], "rb")
+
+        class CloseFails:
+            def fileno(self):
+                return f.fileno()
+
+            def tell(self):
+                return f.tell()
+
+            def read(self, size=-1):
+                return f.read(size)
+
+            def close(self):
+                f.close()
+                raise RuntimeError("file close failed")
+
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return environ["wsgi.file_wrapper"](CloseFails())
     if path == "/filelike":  # no fileno(): the wrapper is iterated with read()
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return environ["wsgi.file_wrapper"](io.BytesIO(b"0123456789" * 1000), 777)

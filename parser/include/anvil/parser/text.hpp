@@ -82,13 +82,17 @@ constexpr bool has_token(std::string_view list, std::string_view token) noexcept
   }
 }
 
-// RFC 9110 §7.6.1: fields that belong to one connection's framing; a WSGI app
-// must not set them (PEP 3333), the core writes its own. `Connection` is one
-// of them; callers that honour an app's "Connection: close" check it first.
-constexpr bool is_hop_by_hop(std::string_view name) noexcept {
-  return iequals(name, "connection") || iequals(name, "keep-alive") ||
-         iequals(name, "transfer-encoding") || iequals(name, "upgrade") ||
-         iequals(name, "proxy-connection");
+// RFC 9110 §7.6.1: fields that belong to one connection (Connection,
+// Keep-Alive, Proxy-*, TE, Trailer, Transfer-Encoding, Upgrade), which a WSGI
+// app must not set (PEP 3333): the core frames the response and writes its
+// own. "Connection: close" alone is the exception, as in gunicorn: the core
+// honours it (response_head.cpp's wants_close). anvil/_pywsgi.py holds the
+// same rule for the Python-side path.
+constexpr bool is_hop_by_hop(std::string_view name, std::string_view value) noexcept {
+  if (iequals(name, "connection")) return !iequals(trim_ows(value), "close");
+  return iequals(name, "keep-alive") || iequals(name, "transfer-encoding") ||
+         iequals(name, "upgrade") || iequals(name, "te") || iequals(name, "trailer") ||
+         (name.size() > 6 && iequals(name.substr(0, 6), "proxy-"));
 }
 
 // The value of the first field named `name` (case-insensitive), "" if none.
