@@ -321,7 +321,7 @@ FAST_TARGET __attribute__((noinline)) bool whole_fields(HeadState& st, std::vect
     if (p + 1 >= end) [[unlikely]]
       break;
     if (b[p] == '\r') {
-      // RULES.md: at most limits.fields field lines (counted here, once).
+      // RULES.md: at most limits.fields field lines (see the push below).
       if (b[p + 1] != '\n' || fields.size() > limits.fields) break;
       if constexpr (kHead) st.facts = facts;
       st.pos = p + 2;
@@ -354,9 +354,9 @@ FAST_TARGET __attribute__((noinline)) bool whole_fields(HeadState& st, std::vect
     const std::string_view name(b + p, colon - p);
     const std::string_view val(b + v, e - v);
     // The field count is checked only where the vector must grow, so the
-    // loop keeps no count of its own; capacity grows by doubling, so this
-    // holds at most twice limits.fields (libstdc++ doubles it) before it
-    // gives up.
+    // loop keeps no count of its own: Parser reserves limits.fields
+    // (common.cpp), so the vector is full exactly at the limit. The check at
+    // the empty line covers a vector reserved larger than that.
     if (fields.size() == fields.capacity() && fields.size() >= limits.fields) [[unlikely]]
       break;
     fields.push_back(Field{name, val});
