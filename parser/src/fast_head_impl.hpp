@@ -285,14 +285,16 @@ FAST_TARGET inline std::size_t next_marked_fast(const Consts& k, const char* b, 
   return kNonTchar ? scalar_nontchar(b, p, end) : scalar_ctl(b, p, end);
 #else
   for (;;) {
-    if (p - w.at >= 64) [[unlikely]] {
+    std::size_t rel = p - w.at;  // one subtraction for the test and the shift
+    if (rel >= 64) [[unlikely]] {
       if (end - p >= 64) [[likely]] {
         classify_full(k, b, p, w);
       } else {
         classify(b, p, end, w);
       }
+      rel = 0;
     }
-    const std::uint64_t m = (kNonTchar ? w.nt : w.ctl) >> (p - w.at);
+    const std::uint64_t m = (kNonTchar ? w.nt : w.ctl) >> rel;
     if (m != 0) [[likely]]
       return p + static_cast<std::size_t>(__builtin_ctzll(m));
     p = w.at + 64;
