@@ -199,9 +199,9 @@ FAST_TARGET inline std::size_t next_marked(const char* b, std::size_t p, std::si
 // other than a plain success still comes from that scanner.
 struct Consts {
 #if FAST_WIDTH >= 32
-  __m256i lo_t, hi_t, nib, top, del, tab;
+  __m256i lo_t, hi_t, nib, top, del;
 #elif FAST_WIDTH >= 16
-  __m128i lo_t, hi_t, nib, top, del, tab;
+  __m128i lo_t, hi_t, nib, top, del;
 #endif
 };
 
@@ -215,47 +215,45 @@ FAST_TARGET inline Consts make_consts() {
   k.nib = _mm256_set1_epi8(0x0F);
   k.top = _mm256_set1_epi8(0x1F);
   k.del = _mm256_set1_epi8(0x7F);
-  k.tab = _mm256_set1_epi8('\t');
 #elif FAST_WIDTH >= 16
   k.lo_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kTcharLo.data()));
   k.hi_t = _mm_load_si128(reinterpret_cast<const __m128i*>(kRowHi.data()));
   k.nib = _mm_set1_epi8(0x0F);
   k.top = _mm_set1_epi8(0x1F);
   k.del = _mm_set1_epi8(0x7F);
-  k.tab = _mm_set1_epi8('\t');
 #endif
   return k;
 }
 
+// nt and ctl as classify() makes them. The low-nibble lookup needs no AND:
+// pshufb gives 0 for an index byte with its top bit set, and bytes 0x80-0xFF
+// are not tchars.
 #if FAST_WIDTH >= 32
 FAST_TARGET inline void masks_of(const Consts& k, __m256i v, std::uint64_t& nt,
                                  std::uint64_t& ctl) {
-  const __m256i lo = _mm256_shuffle_epi8(k.lo_t, _mm256_and_si256(v, k.nib));
+  const __m256i lo = _mm256_shuffle_epi8(k.lo_t, v);
   const __m256i hi = _mm256_shuffle_epi8(k.hi_t, _mm256_and_si256(_mm256_srli_epi16(v, 4), k.nib));
   const __m256i t = _mm256_and_si256(lo, hi);
   nt = static_cast<std::uint32_t>(
       _mm256_movemask_epi8(_mm256_cmpeq_epi8(t, _mm256_setzero_si256())));
-  const __m256i low = _mm256_andnot_si256(_mm256_cmpeq_epi8(v, k.tab),
-                                          _mm256_cmpeq_epi8(_mm256_min_epu8(v, k.top), v));
+  const __m256i low = _mm256_cmpeq_epi8(_mm256_min_epu8(v, k.top), v);
   const __m256i del = _mm256_cmpeq_epi8(v, k.del);
   ctl = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_or_si256(low, del)));
 }
 #elif FAST_WIDTH >= 16
 FAST_TARGET inline void masks_of(const Consts& k, __m128i v, std::uint64_t& nt,
                                  std::uint64_t& ctl) {
-  const __m128i lo = _mm_shuffle_epi8(k.lo_t, _mm_and_si128(v, k.nib));
+  const __m128i lo = _mm_shuffle_epi8(k.lo_t, v);
   const __m128i hi = _mm_shuffle_epi8(k.hi_t, _mm_and_si128(_mm_srli_epi16(v, 4), k.nib));
   const __m128i t = _mm_and_si128(lo, hi);
   nt = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(t, _mm_setzero_si128())));
-  const __m128i low =
-      _mm_andnot_si128(_mm_cmpeq_epi8(v, k.tab), _mm_cmpeq_epi8(_mm_min_epu8(v, k.top), v));
+  const __m128i low = _mm_cmpeq_epi8(_mm_min_epu8(v, k.top), v);
   const __m128i del = _mm_cmpeq_epi8(v, k.del);
   ctl = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(low, del)));
 }
 #endif
 
-// The window at p when all 64 bytes [p, p + 64) are below end. Unlike
-// classify(), HTAB is not marked in ctl (a value runs on over it).
+// The window at p when all 64 bytes [p, p + 64) are below end.
 FAST_TARGET inline void classify_full(const Consts& k, const char* b, std::size_t p, Window& w) {
   w.at = p;
 #if FAST_WIDTH >= 32
@@ -287,14 +285,16 @@ FAST_TARGET inline std::size_t next_marked_fast(const Consts& k, const char* b, 
   return kNonTchar ? scalar_nontchar(b, p, end) : scalar_ctl(b, p, end);
 #else
   for (;;) {
-    if (p - w.at >= 64) [[unlikely]] {
+    std::size_t rel = p - w.at;  // one subtraction for the test and the shift
+    if (rel >= 64) [[unlikely]] {
       if (end - p >= 64) [[likely]] {
         classify_full(k, b, p, w);
       } else {
         classify(b, p, end, w);
       }
+      rel = 0;
     }
-    const std::uint64_t m = (kNonTchar ? w.nt : w.ctl) >> (p - w.at);
+    const std::uint64_t m = (kNonTchar ? w.nt : w.ctl) >> rel;
     if (m != 0) [[likely]]
       return p + static_cast<std::size_t>(__builtin_ctzll(m));
     p = w.at + 64;
@@ -315,53 +315,59 @@ FAST_TARGET __attribute__((noinline)) bool whole_fields(HeadState& st, std::vect
                                                         std::size_t p) {
   const std::size_t end = std::min(avail, sat_add(p, limits.header_bytes));
   const Consts k = make_consts();
-  [[maybe_unused]] const FieldFacts saved = kHead ? st.facts : FieldFacts{};
+  // A copy, in the frame rather than behind a pointer; st.facts gets it on success.
+  [[maybe_unused]] FieldFacts facts = kHead ? st.facts : FieldFacts{};
   Window w;
   w.at = p - 64;  // none yet: the first search classifies
-  std::size_t count = 0;
   for (;;) {
     if (p + 1 >= end) [[unlikely]]
       break;
     if (b[p] == '\r') {
-      if (b[p + 1] != '\n') break;
+      // RULES.md: at most limits.fields field lines (see the push below).
+      if (b[p + 1] != '\n' || fields.size() > limits.fields) break;
+      if constexpr (kHead) st.facts = facts;
       st.pos = p + 2;
       return true;
     }
-    if (count == limits.fields) [[unlikely]]
-      break;
     // A name of tchars ending at a colon; an empty name (which includes a
     // line starting with SP or HTAB) is left to the resumable scanner. The
     // value's CRLF needs two more bytes before end.
     const std::size_t colon = next_marked_fast<true>(k, b, p, end, w);
     if (colon + 2 >= end || b[colon] != ':' || colon == p) [[unlikely]]
       break;
-    // The first control byte after the colon: HTAB (only where the window
-    // came from classify()), or the CR, which needs its LF before end.
-    std::size_t cr = colon + 1;
-    for (;;) {
-      cr = next_marked_fast<false>(k, b, cr, end, w);
-      if (cr + 1 >= end || b[cr] == '\r') break;
-      if (b[cr] != '\t') break;
-      ++cr;
-    }
+    // The first control byte after the colon that is not an HTAB (allowed
+    // in a value): the CR, which needs its LF before end.
+    std::size_t cr = colon;
+    do {
+      cr = next_marked_fast<false>(k, b, cr + 1, end, w);
+    } while (cr + 1 < end && b[cr] == '\t');
     if (cr + 1 >= end || b[cr] != '\r' || b[cr + 1] != '\n') [[unlikely]]
       break;
-    // Only HTAB and SP below 0x21 remain in the value, and b[cr] stops the first loop.
-    std::size_t v = colon + 1;
-    while (b[v] == ' ' || b[v] == '\t') ++v;
+    // Only HTAB and SP below 0x21 remain in the value. One SP after the
+    // colon, and none before the CR, is the usual case.
+    std::size_t v = colon + 1 + (b[colon + 1] == ' ');
+    while (static_cast<unsigned char>(b[v]) <= 0x20 && v < cr) [[unlikely]] {
+        ++v;
+      }
     std::size_t e = cr;
-    while (e > v && static_cast<unsigned char>(b[e - 1]) <= 0x20) --e;
+    if (static_cast<unsigned char>(b[e - 1]) <= 0x20) [[unlikely]] {
+      while (e > v && static_cast<unsigned char>(b[e - 1]) <= 0x20) --e;
+    }
     const std::string_view name(b + p, colon - p);
     const std::string_view val(b + v, e - v);
+    // The field count is checked only where the vector must grow, so the
+    // loop keeps no count of its own: Parser reserves limits.fields
+    // (common.cpp), so the vector is full exactly at the limit. The check at
+    // the empty line covers a vector reserved larger than that.
+    if (fields.size() == fields.capacity() && fields.size() >= limits.fields) [[unlikely]]
+      break;
     fields.push_back(Field{name, val});
-    ++count;
     if constexpr (kHead) {
-      if (on_head_field(st.facts, mode, name, val) != Error::none) [[unlikely]]
+      if (on_head_field(facts, mode, name, val) != Error::none) [[unlikely]]
         break;
     }
     p = cr + 2;
   }
-  if constexpr (kHead) st.facts = saved;
   fields.clear();
   return false;
 }
@@ -526,7 +532,12 @@ FAST_TARGET inline HeadStep scan_request_line(HeadState& st, Message& m, const L
     default:
       break;
   }
-  p = find_nontchar(b, p, end);
+  // GET, most requests' method, in one compare; any other in a SIMD scan.
+  if (p == 0 && end >= 4 && std::memcmp(b, "GET ", 4) == 0) [[likely]] {
+    p = 3;
+  } else {
+    p = find_nontchar(b, p, end);
+  }
   if (p == end) FAST_LINE_AT_END(kMethod);
   if (b[p] != ' ' || p == 0) return reject(st, Error::bad_method);
   m.method = std::string_view(b, p);

@@ -43,7 +43,7 @@ namespace {
 
 namespace avx2 {
 namespace {
-#define FAST_TARGET __attribute__((target("avx2")))
+#define FAST_TARGET __attribute__((target("avx2,bmi,bmi2")))
 #define FAST_WIDTH 32
 #include "fast_head_impl.hpp"
 #undef FAST_WIDTH
@@ -64,7 +64,10 @@ const HeadScanner* head_scanner_named(std::string_view name) {
   if (name == "generic") return &kGeneric;
 #ifdef ANVIL_FAST_X86
   if (name == "sse42") return __builtin_cpu_supports("sse4.2") ? &kSse42 : nullptr;
-  if (name == "avx2") return __builtin_cpu_supports("avx2") ? &kAvx2 : nullptr;
+  // Every AVX2 CPU has BMI1 and BMI2 (shrx and tzcnt in the window scans).
+  if (name == "avx2") {
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi2") ? &kAvx2 : nullptr;
+  }
 #endif
   return nullptr;
 }
