@@ -62,7 +62,7 @@ constexpr bool table_in_enum_order() {
 static_assert(table_in_enum_order());
 static_assert(kErrors.size() == static_cast<std::size_t>(Error::unsupported_version) + 1);
 
-constexpr std::array kKinds = {ParserKind::llhttp, ParserKind::fast};
+constexpr std::array kKinds = {ParserKind::llhttp, ParserKind::fast, ParserKind::http_parser};
 
 }  // namespace
 
@@ -76,6 +76,8 @@ std::string_view name_of(ParserKind k) noexcept {
       return "llhttp";
     case ParserKind::fast:
       return "fast";
+    case ParserKind::http_parser:
+      return "http-parser";
   }
   return "unknown";
 }
@@ -119,6 +121,8 @@ std::unique_ptr<Parser> make_parser(ParserKind kind, Mode mode, const Limits& li
       return detail::make_llhttp_parser(mode, limits);
     case ParserKind::fast:
       return detail::make_fast_parser(mode, limits);
+    case ParserKind::http_parser:
+      return detail::make_http_parser_parser(mode, limits);
   }
   throw std::invalid_argument("unknown parser kind");
 }

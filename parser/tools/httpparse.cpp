@@ -1,5 +1,5 @@
 // httpparse: parse a file (or stdin) of HTTP/1.1 requests or responses with
-// either parser and print one JSON line per message (format in driver.hpp).
+// any parser and print one JSON line per message (format in driver.hpp).
 // Exit status: 0 all messages complete, 1 parse error, 2 input ended inside a
 // message, 3 the parser broke its contract, 64 bad arguments (EX_USAGE),
 // 66 input not readable (EX_NOINPUT).
@@ -23,10 +23,10 @@ constexpr int kExitUsage = 64;
 constexpr int kExitNoInput = 66;
 
 constexpr std::string_view kUsage =
-    "usage: httpparse [--parser llhttp|fast] [--response [--head-response]]\n"
+    "usage: httpparse [--parser llhttp|fast|http-parser] [--response [--head-response]]\n"
     "                 [--split N | --split-each-byte] [--guard-pages] [--status-only] [FILE]\n"
     "Parses FILE (default: standard input) and prints one JSON line per message.\n"
-    "  --parser NAME       llhttp or fast (default: fast)\n"
+    "  --parser NAME       llhttp, fast or http-parser (default: fast)\n"
     "  --response          parse responses instead of requests\n"
     "  --head-response     responses answer HEAD requests (no bodies)\n"
     "  --split N           feed the input in pieces of N bytes\n"
@@ -75,7 +75,7 @@ ParseResult parse_args(const std::vector<std::string_view>& argv) {
     } else if (arg == "--parser") {
       auto v = value();
       auto kind = v ? ap::parser_kind_from_name(*v) : std::nullopt;
-      if (!kind) return {a, "--parser needs llhttp or fast"};
+      if (!kind) return {a, "--parser needs llhttp, fast or http-parser"};
       a.kind = *kind;
     } else if (arg == "--response") {
       a.mode = ap::Mode::response;

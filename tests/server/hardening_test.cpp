@@ -130,7 +130,7 @@ class Bodies : public ::testing::TestWithParam<ParserKind> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Parsers, Bodies, ::testing::ValuesIn(parser::all_parser_kinds()),
-                         [](const auto& info) { return std::string(parser::name_of(info.param)); });
+                         [](const auto& info) { return parser::test_name(info.param); });
 
 TEST_P(Bodies, SmallBodyStaysInMemory) {
   Running s(config(), std::make_shared<ProbeHandler>(dir.path()));

@@ -16,6 +16,12 @@
 // parser's name instead. Found by ADL, so it lives in ParserKind's namespace.
 namespace anvil::parser {
 inline void PrintTo(ParserKind kind, std::ostream* os) { *os << name_of(kind); }
+// The parser's name as a gtest name part, which may not hold "-" ("http_parser").
+inline std::string test_name(ParserKind kind) {
+  std::string name(name_of(kind));
+  for (char& c : name) c = c == '-' ? '_' : c;
+  return name;
+}
 }  // namespace anvil::parser
 
 namespace anvil::server::test {

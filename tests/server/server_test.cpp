@@ -164,7 +164,7 @@ class Core : public ::testing::TestWithParam<ParserKind> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Parsers, Core, ::testing::ValuesIn(parser::all_parser_kinds()),
-                         [](const auto& info) { return std::string(parser::name_of(info.param)); });
+                         [](const auto& info) { return parser::test_name(info.param); });
 
 TEST_P(Core, HelloHasBodyLengthDateAndServer) {
   Running s(config(), make_native_handler("hello"));
@@ -454,7 +454,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, BadInput,
                          ::testing::Combine(::testing::ValuesIn(parser::all_parser_kinds()),
                                             ::testing::ValuesIn(kBadCases)),
                          [](const auto& info) {
-                           return std::string(parser::name_of(std::get<0>(info.param))) + "_" +
+                           return parser::test_name(std::get<0>(info.param)) + "_" +
                                   std::get<1>(info.param).name;
                          });
 

@@ -1,4 +1,4 @@
-// anvil::parser — one HTTP/1.1 message parser interface, two implementations.
+// anvil::parser — one HTTP/1.1 message parser interface, three implementations.
 //
 // Contract (the rules themselves are in parser/RULES.md):
 //  * The caller owns the bytes. `next(buf)` is given every byte not yet
@@ -29,8 +29,9 @@
 
 namespace anvil::parser {
 
-// `--parser llhttp|fast`; see name_of / parser_kind_from_name.
-enum class ParserKind : std::uint8_t { llhttp, fast };
+// `--parser llhttp|fast|http-parser`; see name_of / parser_kind_from_name.
+// `http_parser` is named "http-parser" (the library's own name).
+enum class ParserKind : std::uint8_t { llhttp, fast, http_parser };
 
 enum class Mode : std::uint8_t { request, response };
 
