@@ -919,7 +919,7 @@ def drivers():
     """Every driver, in table order; anvil's C++ kinds as the build reports them."""
     out = [Gunicorn(), Waitress(), Tornado(), Twisted(), Gevent(), Eventlet(), HttpServer(),
            Cheroot(), H11(), Httptools(), AnvilPython()]
-    kinds = anvil_kinds() or ("fast", "llhttp")
+    kinds = anvil_kinds() or ("fast", "llhttp", "http-parser")
     out += [AnvilBinding(k) for k in kinds]
     return out
 

@@ -173,7 +173,7 @@ std::string apply(Config& c, std::string_view name, std::string_view value, bool
     c.rate = *v;
   } else if (name == "--parser") {
     auto k = parser::parser_kind_from_name(value);
-    if (!k) return bad("expected llhttp or fast");
+    if (!k) return bad("expected one of " + parser::parser_kind_names());
     c.parser = *k;
   } else if (name == "--expect-status") {
     auto v = parse_int_list(value, 100, 999);
@@ -381,7 +381,7 @@ Length (default --duration 10s):
   -d, --duration S         run for S (e.g. 10s, 500ms, 1m) ...
       --warmup-duration S  ... after a warm-up of S that is not counted
 Checks:
-      --parser NAME        llhttp or fast (default fast)
+      --parser NAME        llhttp, fast or http-parser (default fast)
       --expect-status LIST accepted statuses, e.g. 200,204 (default: any 2xx)
       --timeout S          per request; past it the request is a read timeout
                            (or a connect timeout) (default 2s)

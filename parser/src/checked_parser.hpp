@@ -138,6 +138,23 @@ inline const char* skip_field_value(const char* p, const char* end) {
   return p;
 }
 
+// The first CR or LF in [p, end); end if none.
+inline const char* skip_to_line_end(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i cr = _mm_set1_epi8('\r');
+  const __m128i lf = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, lf));
+    const int mask = _mm_movemask_epi8(hit);
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  while (p < end && *p != '\r' && *p != '\n') ++p;
+  return p;
+}
+
 // ---- The request-target (RULES.md "Request target") ----
 
 // RFC 3986 §3.2.2 IP-literal, the bytes between "[" and "]": IPv6address,
@@ -399,16 +416,22 @@ struct FieldPos {
 // RULES.md rules that a library may enforce itself, exactly as RULES.md
 // states them: at the same byte, with the same Error. A Lib names those its
 // library enforces in kEnforced, and the gate leaves them out: the plug-in
-// does not pay twice for them. Each one is held to the other plug-ins by the
-// corpus (whole and split at every byte) and the differential fuzzers.
+// does not pay twice for them (RULES.md "Plug-ins that wrap a C library").
+// Each one is held to the other plug-ins by the corpus (whole and split at
+// every byte) and the differential fuzzers.
 enum class Rule : std::uint32_t {
-  // Field value bytes (RULES.md "Field lines"): HTAB, SP, VCHAR, obs-text;
-  // any other byte but CR and LF is bad_field_value, at that byte.
+  // The bytes of a field value, head and trailers (RULES.md "Field lines"):
+  // HTAB, SP, VCHAR, obs-text; any other byte but CR and LF is
+  // bad_field_value, at that byte. CR and LF (the line's end,
+  // bad_line_ending) stay the gate's.
   field_value_bytes = 1U << 0,
 };
 using Rules = std::uint32_t;
 inline constexpr Rules kNoRules = 0;
-constexpr Rules operator|(Rule a, Rule b) { return static_cast<Rules>(a) | static_cast<Rules>(b); }
+template <class... R>
+constexpr Rules enforced(R... rules) {
+  return (kNoRules | ... | static_cast<Rules>(rules));
+}
 constexpr bool enforces(Rules rules, Rule r) { return (rules & static_cast<Rules>(r)) != 0; }
 
 // What the library parses instead of the real start line (see the file comment).
@@ -1147,7 +1170,13 @@ class CheckedParser final : public Parser {
           ++p;
           continue;
         case FieldGate::value:
-          p = skip_field_value(p, stop);
+          if constexpr (enforces(Lib::kEnforced, Rule::field_value_bytes)) {
+            // The library rejects a bad byte before the line's end, at that
+            // byte; feed_checked() puts its error before any the gate finds later.
+            p = skip_to_line_end(p, stop);
+          } else {
+            p = skip_field_value(p, stop);
+          }
           if (p == stop) continue;
           if (*p == '\n') return bad(Error::bad_line_ending);
           if (*p != '\r') return bad(Error::bad_field_value);

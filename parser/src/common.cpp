@@ -105,6 +105,15 @@ std::optional<ParserKind> parser_kind_from_name(std::string_view name) noexcept 
 
 std::span<const ParserKind> all_parser_kinds() noexcept { return kKinds; }
 
+std::string parser_kind_names() {
+  std::string names;
+  for (ParserKind k : kKinds) {
+    if (!names.empty()) names += '|';
+    names += name_of(k);
+  }
+  return names;
+}
+
 Parser::Parser(ParserKind kind, Mode mode, const Limits& limits)
     : kind_(kind), mode_(mode), limits_(limits) {
   if (limits.request_line == 0 || limits.header_bytes == 0 || limits.fields == 0 ||

@@ -15,6 +15,9 @@ namespace anvil::parser::detail {
 class HttpParserLib {
  public:
   static constexpr ParserKind kKind = ParserKind::http_parser;
+  // RULES.md "Plug-ins that wrap a C library": http-parser enforces none
+  // of checked::Rule exactly (it skips a field value's first byte, and
+  // Debian's build takes SP inside a field name), so the gate checks all.
   static constexpr checked::Rules kEnforced = checked::kNoRules;
   // http-parser rejects a chunk size of 0xFFFFFFFFFFFFFFF0 or more (its
   // overflow test is conservative) and takes a Content-Length of

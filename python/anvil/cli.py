@@ -24,7 +24,7 @@ import traceback
 import types
 
 # Options whose values are a closed set: argparse lists them in --help.
-_CHOICES = {"parser": ("llhttp", "fast"), "log_level": ("debug", "info", "warning", "error", "critical")}
+_CHOICES = {"parser": ("llhttp", "fast", "http-parser"), "log_level": ("debug", "info", "warning", "error", "critical")}
 
 # gunicorn's short forms.
 _SHORT = {"--bind": "-b", "--workers": "-w", "--timeout": "-t"}

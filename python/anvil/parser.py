@@ -1,8 +1,9 @@
-"""anvil.parser: anvil's C++ HTTP/1.1 parsers (`fast` and `llhttp`) for Python.
+"""anvil.parser: anvil's C++ HTTP/1.1 parsers (`fast`, `llhttp`, `http-parser`) for Python.
 
-The same parsers as `python3 -m anvil --parser fast|llhttp` (one name for one
-thing: `kind="fast"` is `ParserKind::fast`), for a loop written in Python:
-the cost ladder's step 2, and `anvil.refserver --parser fast|llhttp`.
+The same parsers as `python3 -m anvil --parser fast|llhttp|http-parser` (one
+name for one thing: `kind="fast"` is `ParserKind::fast`, `kind="http-parser"`
+`ParserKind::http_parser`), for a loop written in Python: the cost ladder's
+step 2, and `anvil.refserver --parser fast|llhttp|http-parser`.
 
 Two ways to drive a `Parser(kind="fast", mode="request", *, strings=True,
 request_line=8192, header_bytes=65536, fields=100, body=None, chunk_extension=4096)`
@@ -59,7 +60,7 @@ BODY = _impl.BODY
 DONE = _impl.DONE
 END = _impl.END
 ERROR = _impl.ERROR
-# The C++ kinds this build offers, in anvil's stable order ("llhttp", "fast").
+# The C++ kinds this build offers, in anvil's stable order ("llhttp", "fast", "http-parser").
 KINDS = tuple(_impl.kinds())
 
 _FRAMING = ("version", "headers", "content_length", "chunked", "keep_alive",

@@ -6,7 +6,7 @@ chosen at start: `python` (anvil.pyparser, step 1: everything in Python) or
 parser). Everything else is the same code, so the difference between the
 steps is the parser alone.
 
-    python3 -m anvil.refserver [--bind HOST:PORT] [--parser python|fast|llhttp] MODULE:CALLABLE
+    python3 -m anvil.refserver [--bind HOST:PORT] [--parser python|fast|llhttp|http-parser] MODULE:CALLABLE
 
 It prints `anvil: listening on http://HOST:PORT` to stderr once it accepts
 (the real port when 0 was asked), like `python3 -m anvil`; SIGTERM and SIGINT
@@ -40,7 +40,7 @@ from urllib.parse import unquote_to_bytes
 
 __all__ = ["RefServer", "serve", "main", "PARSERS"]
 
-PARSERS = ("python", "fast", "llhttp")
+PARSERS = ("python", "fast", "llhttp", "http-parser")
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
@@ -92,7 +92,7 @@ def _make_parser_factory(name, limits):
     if name == "python":
         from anvil.pyparser import RequestParser
         return lambda: RequestParser(**limits)
-    if name in ("fast", "llhttp"):
+    if name in PARSERS:  # a C++ kind ("python" is above)
         from anvil.parser import message_parser
         return lambda: message_parser(name, "request", **limits)
     raise ValueError(f"unknown parser {name!r} (one of {', '.join(PARSERS)})")

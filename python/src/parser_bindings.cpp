@@ -473,7 +473,9 @@ class ParserBinding {
 
 ap::ParserKind kind_from(const std::string& name) {
   const auto kind = ap::parser_kind_from_name(name);
-  if (!kind) throw py::value_error("unknown parser kind '" + name + "' (llhttp or fast)");
+  if (!kind)
+    throw py::value_error("unknown parser kind '" + name + "' (one of " + ap::parser_kind_names() +
+                          ")");
   return *kind;
 }
 

@@ -21,7 +21,7 @@ constexpr OptionSpec kOptions[] = {
     {"workers", "--workers", "N",
      "worker processes forked by the master (default 1; 0: no master)"},
     {"threads", "--threads", "N", "Python threads per worker for the app (WSGI only; default 1)"},
-    {"parser", "--parser", "llhttp|fast", "request parser (default fast)"},
+    {"parser", "--parser", "llhttp|fast|http-parser", "request parser (default fast)"},
     {"backlog", "--backlog", "N", "listen(2) backlog (default 2048)"},
     {"keepalive", "--keepalive", "SECONDS",
      "idle time between requests on a connection (default 2; 0: close after each)"},
@@ -252,7 +252,7 @@ std::optional<std::string> set_option(ServerConfig& c, std::string_view raw_name
   if (name == "threads") return positive(c.threads, 1);
   if (name == "parser") {
     auto k = parser::parser_kind_from_name(value);
-    if (!k) return error(flag, "not llhttp or fast", value);
+    if (!k) return error(flag, "not one of " + parser::parser_kind_names(), value);
     c.parser = *k;
     return std::nullopt;
   }

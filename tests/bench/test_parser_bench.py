@@ -17,6 +17,7 @@ REPORT = os.path.join(ROOT, "bench", "parser", "report.py")
 COMPARE = os.path.join(ROOT, "bench", "parser", "compare_builds.py")
 WORKLOADS = {"chrome-2013", "chrome-2025", "ab", "curl", "cookie-4k", "chunked-post"}
 RAW = {"llhttp-raw", "http-parser-raw"}
+PLUGINS = {"llhttp", "http-parser", "fast"}
 
 needs_bench = pytest.mark.skipif(not os.access(BENCH, os.X_OK),
                                  reason=f"{BENCH} is not built (make build)")
@@ -27,7 +28,7 @@ def raw_json(tmp_path_factory):
     if not os.access(BENCH, os.X_OK):
         pytest.skip(f"{BENCH} is not built (make build)")
     out = tmp_path_factory.mktemp("bench") / "raw.json"
-    subprocess.run([BENCH, "--benchmark_filter=/(llhttp-raw|http-parser-raw|llhttp|fast)$",
+    subprocess.run([BENCH, "--benchmark_filter=/(llhttp-raw|http-parser-raw|llhttp|http-parser|fast)$",
                     "--benchmark_min_time=0.001", f"--benchmark_out={out}",
                     "--benchmark_out_format=json"], check=True, stdout=subprocess.DEVNULL,
                    timeout=300)
@@ -42,7 +43,7 @@ def test_every_contender_parses_every_workload(raw_json):
         assert not b.get("error_occurred"), (b["name"], b.get("error_message"))
         assert b["iterations"] > 0
         seen.add((workload, parser))
-    assert seen == {(w, p) for w in WORKLOADS for p in RAW | {"llhttp", "fast"}}
+    assert seen == {(w, p) for w in WORKLOADS for p in RAW | PLUGINS}
 
 
 def test_raw_parsers_see_the_same_fields_as_the_plugins(raw_json):
@@ -54,8 +55,9 @@ def test_raw_parsers_see_the_same_fields_as_the_plugins(raw_json):
         _, workload, parser = b["name"].split("/")[:3]
         labels[(workload, parser)] = b["label"]
     for w in WORKLOADS - {"chunked-post"}:
-        assert labels[(w, "llhttp-raw")] == labels[(w, "fast")] == labels[(w, "http-parser-raw")], w
-    assert labels[("chunked-post", "fast")] == "4295 B, 3 fields"
+        assert len({labels[(w, p)] for p in RAW | PLUGINS}) == 1, w
+    assert labels[("chunked-post", "fast")] == labels[("chunked-post", "llhttp")] \
+        == labels[("chunked-post", "http-parser")] == "4295 B, 3 fields"
     assert labels[("chunked-post", "llhttp-raw")] == labels[("chunked-post", "http-parser-raw")] \
         == "4295 B, 4 fields"
 
@@ -71,6 +73,11 @@ def test_report_judges_the_target_against_raw_llhttp(raw_json, tmp_path):
     assert doc["target"]["ratio"] == want == doc["ratio_fast_over_llhttp_raw"]["chrome-2013"]
     assert doc["target"]["met"] == (want <= 0.35)
     assert "fast/llhttp-raw" in out and "http-parser-raw ns/req" in out
+    # Each C parser raw and as a plug-in, side by side (issue 11 §2).
+    assert "http-parser/http-parser-raw" in out and "llhttp/llhttp-raw" in out
+    for plugin, raw in (("llhttp", "llhttp-raw"), ("http-parser", "http-parser-raw")):
+        for w in WORKLOADS:
+            assert doc["ratio_plugin_over_raw"][plugin][w] == round(by[(w, plugin)] / by[(w, raw)], 3)
 
 
 @needs_bench

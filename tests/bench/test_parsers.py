@@ -279,7 +279,7 @@ def test_parsers_c_json(tmp_path, cases):
     doc = json.loads(out.read_text())
     assert doc["format"] == "parsers_c/1"
     by_name = {p["name"]: p for p in doc["parsers"]}
-    assert {"llhttp", "anvil-fast", "anvil-llhttp"} <= set(by_name)
+    assert {"llhttp", "http-parser", "anvil-fast", "anvil-llhttp", "anvil-http-parser"} <= set(by_name)
     requests = {n[:-5] for n in os.listdir(REQUESTS) if n.endswith(".http")}
     compared = [c for c in cases if not corpus.excluded(c)]
     for p in doc["parsers"]:
@@ -289,7 +289,7 @@ def test_parsers_c_json(tmp_path, cases):
         assert set(p["verdicts"]) == {c.name for c in cases if c.mode == "request"}
     # anvil's plug-ins through parsers_c agree with the corpus: the C side of
     # the harness checked against itself.
-    for name in ("anvil-fast", "anvil-llhttp"):
+    for name in ("anvil-fast", "anvil-llhttp", "anvil-http-parser"):
         for c in compared:
             v = by_name[name]["verdicts"][c.name]
             got = [corpus.message_from_json(m) for m in v["messages"]]

@@ -8,7 +8,7 @@
 //  * chunked: the bytes are not exactly one chunk per non-empty write and,
 //    after finish(), one last chunk `0\r\n\r\n` at the very end (an
 //    independent strict decoder below), or the project's response parsers
-//    (llhttp and fast, fed whole and in pieces) decode another body, end the
+//    (llhttp, fast and http-parser, fed whole and in pieces) decode another body, end the
 //    message before the bytes end, or do not end it after finish() (or do
 //    before it);
 //  * Content-Length: the bytes are not the writes cut at the length, or the
@@ -281,7 +281,7 @@ void check_parsed(const Setup& setup, std::string_view head, std::string_view fr
   const std::uint8_t style =
       input.size() > 16384 && (setup.cut_style & 3) != 0 ? 0 : setup.cut_style;
   const std::vector<std::size_t> cuts = anvil::fuzz::make_cuts(style, setup.cut_seed, input.size());
-  for (const ParserKind kind : {ParserKind::llhttp, ParserKind::fast}) {
+  for (const ParserKind kind : anvil::parser::all_parser_kinds()) {
     auto parser = anvil::parser::make_parser(kind, anvil::parser::Mode::response);
     for (const bool whole : {true, false}) {
       const bool until_close = setup.mode == Mode::until_close;

@@ -1,7 +1,7 @@
 // Response-head fuzz target: what a handler gives Exchange::start() (a
 // status line and fields, any bytes) through build_head(), decide_framing()
 // and append_head() (server/src/response_head.cpp), then back through the
-// project's response parsers (llhttp and fast, fed whole and in pieces).
+// project's response parsers (llhttp, fast and http-parser, fed whole and in pieces).
 //
 // It stops with `head_fuzz FINDING` and a dump when
 //  * build_head() accepts what the rules below reject, or rejects what they
@@ -323,7 +323,7 @@ void check_error_response(const Setup& setup) {
       {"Connection", "close"}};
   const std::vector<std::size_t> cuts =
       anvil::fuzz::make_cuts(setup.cut_style, setup.cut_seed, input.size());
-  for (const ParserKind kind : {ParserKind::llhttp, ParserKind::fast}) {
+  for (const ParserKind kind : anvil::parser::all_parser_kinds()) {
     auto parser = anvil::parser::make_parser(kind, anvil::parser::Mode::response);
     parser->set_head_response(false);
     for (const bool whole : {true, false}) {
@@ -437,7 +437,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   big.request_line = 1 << 20;
   const std::vector<std::size_t> cuts =
       anvil::fuzz::make_cuts(setup.cut_style, setup.cut_seed, input.size());
-  for (const ParserKind kind : {ParserKind::llhttp, ParserKind::fast}) {
+  for (const ParserKind kind : anvil::parser::all_parser_kinds()) {
     auto parser = anvil::parser::make_parser(kind, anvil::parser::Mode::response, big);
     parser->set_head_response(setup.request.head);
     for (const bool whole : {true, false}) {

@@ -1,4 +1,4 @@
-// Differential fuzz target: llhttp and fast must give the same answer for every
+// Differential fuzz target: llhttp, fast and http-parser must give the same answer for every
 // input, and each must give the same answer at every fragmentation
 // (parser/RULES.md, first paragraph). Any disagreement, or a broken contract of
 // parser.hpp (consumed > buf.size(), spans outside buf, no progress, an error
@@ -302,14 +302,19 @@ void compare_same_parser(const Setup& setup, std::string_view name, const Outcom
   report(what, setup, left, whole, right, pieces);
 }
 
-void compare_parsers(const Setup& setup, const Outcome& llhttp, const Outcome& fast) {
+void compare_parsers(const Setup& setup, std::string_view left_name, const Outcome& left,
+                     std::string_view right_name, const Outcome& right) {
   // The two may name an error differently (RULES.md: "or an error with the
   // same HTTP status"), so only the status is compared.
-  if (llhttp.log == fast.log && llhttp.ended == fast.ended &&
-      anvil::parser::status_of(llhttp.error) == anvil::parser::status_of(fast.error)) {
+  if (left.log == right.log && left.ended == right.ended &&
+      anvil::parser::status_of(left.error) == anvil::parser::status_of(right.error)) {
     return;
   }
-  report("llhttp and fast disagree", setup, "llhttp", llhttp, "fast", fast);
+  std::string what(left_name);
+  what += " and ";
+  what += right_name;
+  what += " disagree";
+  report(what, setup, left_name, left, right_name, right);
 }
 
 }  // namespace
@@ -334,17 +339,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Setup setup;
   if (!decode(data, size, setup)) return 0;
   GuardedBuffer guarded(setup.input.size());
-  Outcome whole[2];
-  Outcome pieces[2];
-  const ParserKind kinds[2] = {ParserKind::llhttp, ParserKind::fast};
-  for (int i = 0; i < 2; ++i) {
+  // Every plug-in (llhttp, fast, http-parser), each held to the first.
+  const auto kinds = anvil::parser::all_parser_kinds();
+  Outcome first;
+  for (std::size_t i = 0; i < kinds.size(); ++i) {
     auto parser = make(kinds[i], setup);
     Feeder feeder(*parser, guarded);
-    whole[i] = feeder.run(setup, {});
+    const Outcome whole = feeder.run(setup, {});
     // The same parser object again, after reset(): also checks reset().
-    pieces[i] = feeder.run(setup, setup.cuts);
-    compare_same_parser(setup, anvil::parser::name_of(kinds[i]), whole[i], pieces[i]);
+    const Outcome pieces = feeder.run(setup, setup.cuts);
+    compare_same_parser(setup, anvil::parser::name_of(kinds[i]), whole, pieces);
+    if (i == 0) {
+      first = whole;
+      continue;
+    }
+    compare_parsers(setup, anvil::parser::name_of(kinds[0]), first,
+                    anvil::parser::name_of(kinds[i]), whole);
   }
-  compare_parsers(setup, whole[0], whole[1]);
   return 0;
 }

@@ -8,7 +8,7 @@
 // and finish() runs when the input (the server's side) ends.
 //
 // It stops with `response_fuzz FINDING` and a dump when
-//  * llhttp and fast disagree (every message in full, how the stream ended,
+//  * two of llhttp, fast and http-parser disagree (every message in full, how the stream ended,
 //    the HTTP status of an error), or one parser answers differently fed in
 //    pieces than fed whole (error code included);
 //  * a parser breaks parser.hpp's contract (consumed > buf.size(), spans
@@ -331,9 +331,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Setup setup;
   if (!decode(data, size, setup)) return 0;
   GuardedBuffer guarded(setup.input.size());
-  const ParserKind kinds[2] = {ParserKind::llhttp, ParserKind::fast};
-  Outcome whole[2];
-  for (int i = 0; i < 2; ++i) {
+  // Every plug-in (llhttp, fast, http-parser), each held to the first.
+  const auto kinds = anvil::parser::all_parser_kinds();
+  std::vector<Outcome> whole(kinds.size());
+  for (std::size_t i = 0; i < kinds.size(); ++i) {
     const std::string_view name = anvil::parser::name_of(kinds[i]);
     auto parser = make(kinds[i], setup);
     Client client(*parser, guarded, setup, name);
@@ -348,10 +349,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       report(what, setup, left, whole[i], right, pieces);
     }
   }
-  // The two may name an error differently (RULES.md), so only its status counts.
-  if (!same(whole[0], whole[1]) ||
-      anvil::parser::status_of(whole[0].error) != anvil::parser::status_of(whole[1].error)) {
-    report("llhttp and fast disagree", setup, "llhttp", whole[0], "fast", whole[1]);
+  // Two may name an error differently (RULES.md), so only its status counts.
+  for (std::size_t i = 1; i < kinds.size(); ++i) {
+    if (same(whole[0], whole[i]) &&
+        anvil::parser::status_of(whole[0].error) == anvil::parser::status_of(whole[i].error)) {
+      continue;
+    }
+    const std::string left(anvil::parser::name_of(kinds[0]));
+    const std::string right(anvil::parser::name_of(kinds[i]));
+    report(left + " and " + right + " disagree", setup, left, whole[0], right, whole[i]);
   }
   return 0;
 }

@@ -61,7 +61,7 @@ check_version() {
   printf '    %s\n' "${out//$'\n'/$'\n'    }"
   grep -q "^anvil [0-9]" <<<"$out" || fail "--version: no 'anvil X.Y.Z' line"
   grep -q "^interpreter: .*($interp)" <<<"$out" || fail "--version: interpreter is not $interp"
-  grep -q "^parsers: llhttp, fast$" <<<"$out" || fail "--version: parsers are not llhttp, fast"
+  grep -q "^parsers: llhttp, fast, http-parser$" <<<"$out" || fail "--version: parsers are not llhttp, fast, http-parser"
   grep -q "^WSGI path: \(capi\|python\) " <<<"$out" || fail "--version: no WSGI path"
 }
 

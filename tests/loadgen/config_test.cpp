@@ -127,6 +127,15 @@ TEST(ParseArgs, DefaultsAreWrksAndShortFormsWork) {
   EXPECT_EQ(c.parser, parser::ParserKind::fast);
 }
 
+// hammer parses responses with any plug-in, http-parser too (issue 11 §1).
+TEST(ParseArgs, ParserTakesEveryKindByName) {
+  for (const parser::ParserKind kind : parser::all_parser_kinds()) {
+    auto r = parse({"--parser", parser::name_of(kind), "http://localhost"});
+    ASSERT_TRUE(std::holds_alternative<Config>(r)) << parser::name_of(kind);
+    EXPECT_EQ(std::get<Config>(r).parser, kind);
+  }
+}
+
 TEST(ParseArgs, HelpWinsOverEverythingElse) {
   auto r = parse({"--bogus-but-after", "--help"});
   ASSERT_TRUE(std::holds_alternative<ParseError>(r));  // left to right: the bogus option first

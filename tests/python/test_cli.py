@@ -84,8 +84,8 @@ def test_unwritable_access_log_exits_1(tmp_path):
     assert_one_line_error(r, 1, "anvil: error:", "access log")
 
 
-@pytest.mark.parametrize("parser", ["llhttp", "fast"])
-def test_both_parsers_serve(start_server, parser):
+@pytest.mark.parametrize("parser", ["llhttp", "fast", "http-parser"])
+def test_every_parser_serves(start_server, parser):
     s = start_server("apps.hello:app", "--parser", parser)
     r = get(s, "/")
     assert r.status == 200 and r.body == b"Hello, World!"

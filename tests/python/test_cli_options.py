@@ -45,7 +45,7 @@ def test_version_names_interpreter_parsers_and_wsgi_path():
     assert lines[0] == f"anvil {version}"
     impl = "PyPy" if IS_PYPY else "CPython"
     assert lines[1].startswith(f"interpreter: {impl} 3.") and lines[1].endswith(f"({SERVER_PYTHON})"), lines
-    assert lines[2] == "parsers: llhttp, fast"
+    assert lines[2] == "parsers: llhttp, fast, http-parser"
     default = "python" if IS_PYPY else "capi"
     assert lines[3].startswith(f"WSGI path: {default} (the default for {impl}"), lines
 
@@ -95,7 +95,7 @@ def test_bad_code_options_one_line_exit_2(args, needle):
     ("bind = ['127.0.0.1:0', 1]\n", "bind: not a string or a list of strings"),
     ("workers = [2]\n", "workers: not a string or a number: [2]"),
     ("workers = True\n", "workers: not a string or a number: True"),
-    ("parser = 'slow'\n", "parser: not one of llhttp, fast: 'slow'"),
+    ("parser = 'slow'\n", "parser: not one of llhttp, fast, http-parser: 'slow'"),
     ("workers = 'x'\n", "--workers: not a number"),  # checked by the server's own rules
     ("keepalive = -1\n", "--keepalive"),
     ("chdir = 'no-such-dir'\n", "--chdir no-such-dir: No such file or directory"),

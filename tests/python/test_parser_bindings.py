@@ -22,7 +22,7 @@ sys.path.insert(0, PACKAGE_DIR)
 from anvil import parser as ap  # noqa: E402
 OTHER_PYTHON = (os.environ.get("ANVIL_TEST_PYTHON") or os.environ.get("ANVIL_SERVER_PYTHON")
                 or "/usr/bin/python3")
-CPP_KINDS = ("fast", "llhttp")
+CPP_KINDS = ("fast", "llhttp", "http-parser")
 ALL_KINDS = CPP_KINDS + ("python",)
 # (kind, packed): every way a Python loop can drive a parser.
 FORMS = [(k, packed) for k in CPP_KINDS for packed in (False, True)] + [("python", False)]
@@ -370,7 +370,7 @@ cases = json.loads(sys.stdin.read())
 out = []
 for data in cases:
     data = data.encode("latin-1")
-    for kind in ("fast", "llhttp", "python"):
+    for kind in ("fast", "llhttp", "http-parser", "python"):
         for packed in (False, True):
             p = ap.RequestParser() if kind == "python" else ap.message_parser(kind, packed=packed)
             msgs = p.feed_messages(data)

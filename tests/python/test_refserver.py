@@ -109,7 +109,7 @@ class RefServerProcess:
         return rc
 
 
-@pytest.fixture(scope="module", params=["python", "fast", "llhttp"])
+@pytest.fixture(scope="module", params=["python", "fast", "llhttp", "http-parser"])
 def server(request, tmp_path_factory):
     app_dir = tmp_path_factory.mktemp("refapp")
     (app_dir / "refapp.py").write_text(APP)

@@ -16,7 +16,7 @@ APP = "apps.cases:app"
 PAYLOAD = gzip.compress(b"hello, coded world\n" * 50)
 
 
-@pytest.fixture(scope="module", params=["llhttp", "fast"])
+@pytest.fixture(scope="module", params=["llhttp", "fast", "http-parser"])
 def server(request):
     s = Server(APP, "--workers", "1", "--parser", request.param)
     yield s

@@ -43,6 +43,21 @@ TEST(Bind, Forms) {
   }
 }
 
+// --parser takes every plug-in by name, http-parser too (issue 11 §1), and
+// its table row lists them all.
+TEST(Options, ParserTakesEveryKindByName) {
+  for (const parser::ParserKind kind : parser::all_parser_kinds()) {
+    ServerConfig c;
+    EXPECT_EQ(set_option(c, "--parser", parser::name_of(kind)), std::nullopt);
+    EXPECT_EQ(c.parser, kind);
+  }
+  for (const auto& o : option_table()) {
+    if (o.name == "parser") {
+      EXPECT_EQ(o.metavar, parser::parser_kind_names());
+    }
+  }
+}
+
 TEST(Options, EveryTableRowIsAccepted) {
   for (const auto& o : option_table()) {
     ServerConfig c;

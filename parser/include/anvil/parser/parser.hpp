@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -78,6 +79,8 @@ std::string_view name_of(ParserKind k) noexcept;
 std::optional<ParserKind> parser_kind_from_name(std::string_view name) noexcept;
 // Every kind this build offers, in a stable order (for tests and benchmarks).
 std::span<const ParserKind> all_parser_kinds() noexcept;
+// Their names joined by "|" ("llhttp|fast|http-parser"), for usage and errors.
+std::string parser_kind_names();
 
 struct Limits {
   std::size_t request_line = 8 * 1024;   // bytes before the start line's CRLF; 414
