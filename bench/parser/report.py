@@ -158,7 +158,7 @@ def main():
                f"`llhttp-raw` and `http-parser-raw` are llhttp 8.1.0 and http-parser 2.9.4 "
                f"through their own API and rules with Node.js's callbacks; `llhttp` and "
                f"`http-parser` are anvil's plug-ins (the library plus anvil's checking pass, "
-               f"parser/README.md), so `llhttp/llhttp-raw` and `http-parser/http-parser-raw` "
+               f"parser/RULES.md), so `llhttp/llhttp-raw` and `http-parser/http-parser-raw` "
                f"are what holding each library to RULES.md costs. "
                f"Target (issue 11 §7) fast ≤ {TARGET_RATIO}x {TARGET_BASE} on {TARGET_WORKLOAD}: "
                + (f"{verdict:.2f}x, {'met' if met else 'NOT met'}." if verdict else "not measured."))
