@@ -17,6 +17,7 @@ of N threads of the core, where writes wait and are not copied.
 
 import os
 import sys
+import threading
 
 from anvil import _pywsgi
 from anvil._cffi_host import ffi, lib
@@ -105,7 +106,7 @@ class Input:
 
     def __init__(self, chan):
         self._chan = chan
-        self._buf = b""
+        self._buf = bytearray()  # read ahead, unread from _pos
         self._pos = 0
         self._eof = False
         self._piece = None
@@ -117,9 +118,12 @@ class Input:
         """Reads until `want` bytes are buffered (None: all) or the body ends."""
         req = self._chan.req
         if req is None:
-            self._buf, self._pos, self._eof = b"", 0, True
+            self._buf, self._pos, self._eof = bytearray(), 0, True
             return
-        while not self._eof and (want is None or self._available() < want):
+        if self._pos:
+            del self._buf[:self._pos]
+            self._pos = 0
+        while not self._eof and (want is None or len(self._buf) < want):
             if self._piece is None:
                 self._piece = ffi.new("char[]", _READ_PIECE)
             n = lib.anvil_read_body(req, self._piece, _READ_PIECE)
@@ -129,12 +133,11 @@ class Input:
             if n == 0:
                 self._eof = True
                 break
-            self._buf = self._buf[self._pos:] + ffi.buffer(self._piece, n)[:]
-            self._pos = 0
+            self._buf += ffi.buffer(self._piece, n)
 
     def _take(self, n):
         end = len(self._buf) if n is None else min(len(self._buf), self._pos + n)
-        out = self._buf[self._pos:end]
+        out = bytes(self._buf[self._pos:end])
         self._pos = end
         return out
 
@@ -214,6 +217,13 @@ class Host:
                 raise RuntimeError(f"load_app: {type(e).__name__}: {e}") from e
             if not callable(app):
                 raise RuntimeError("load_app: did not return a WSGI callable")
+        if self.multithread and sys.implementation.name == "pypy":
+            # PyPy makes its GIL on the first thread started from Python;
+            # the core's request threads enter through cffi callbacks, which
+            # need it made first (as _core's PyEval_InitThreads, PyPy #2274).
+            t = threading.Thread(target=int)
+            t.start()
+            t.join()
         make = _pywsgi.make_dispatcher
         args = (self.multithread, self.multiprocess)
         self.dispatch = make(app, *args, False, self.script_name)
