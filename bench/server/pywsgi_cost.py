@@ -1,14 +1,13 @@
-"""What the Python side of the python and cffi WSGI paths costs per request,
-with no server: _pywsgi's dispatcher on the chrome-2013 head (packed as the
-core packs it) and the hello app, called in a loop by the interpreter running
-this file; then the same with each cffi call the cffi path makes per request
-(ffi.unpack of the head, anvil_respond, anvil_release) replaced by a no-op
-Python function, so the difference is the dispatcher's own work.
+"""What the Python transaction of the python and cffi WSGI paths costs per
+request, with no server and no crossing: _pywsgi's dispatcher on the
+chrome-2013 head (packed as the core packs it) and the hello app, called in a
+loop by the interpreter running this file, with a channel that does nothing.
 
   pypy3 bench/server/pywsgi_cost.py [--n N] [--rounds R]
 
-Prints the median (min-max) ns per request over R rounds of N calls, after
-one round of warm-up (PyPy's JIT compiles in it).
+Prints the median (min-max) CPU ns per request (process time, so that other
+processes' load counts less than in wall time) over R rounds of N calls,
+after one round of warm-up (PyPy's JIT compiles in it).
 """
 
 import argparse
