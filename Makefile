@@ -20,7 +20,7 @@ DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
 	libgtest-dev libbenchmark-dev liburing-dev python3-pytest libhttp-parser-dev \
 	python3-pip python3-setuptools python3-wheel python3-venv pypy3-venv \
 	python3-flask python3-falcon python3-bottle nginx-light iproute2 \
-	python3-cffi python3-pytest-xdist
+	python3-cffi
 # Peers the benchmarks and the survey compare against (and nginx-light, in
 # DEPS for make cluster).
 BENCH_DEPS := wrk apache2-utils uwsgi uwsgi-plugin-python3 python3-django \
