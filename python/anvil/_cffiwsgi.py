@@ -96,7 +96,7 @@ def _close(obj, context):
         _pywsgi._log_error(context)
 
 
-class Input:
+class Input(_pywsgi.LineReader):
     """wsgi.input for a body the core reads on demand (spooled to disk past
     --body-buffer-size, or still to come after 100 Continue); b"" at the end
     of the body and once the response has finished, OSError when the body
@@ -170,29 +170,6 @@ class Input:
             self._fill(have + _READ_PIECE if limit is None else min(limit, have + _READ_PIECE))
             if self._available() == have:
                 return self._take(None)
-
-    def readlines(self, hint=None):
-        limit = self._size(hint)
-        lines = []
-        total = 0
-        while True:
-            line = self.readline()
-            if not line:
-                break
-            lines.append(line)
-            total += len(line)
-            if limit is not None and total >= limit:
-                break
-        return lines
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
 
 
 class Host:
