@@ -19,7 +19,8 @@ DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
 	libboost1.81-dev node-llhttp pybind11-dev python3-dev pypy3 pypy3-dev \
 	libgtest-dev libbenchmark-dev liburing-dev python3-pytest libhttp-parser-dev \
 	python3-pip python3-setuptools python3-wheel python3-venv pypy3-venv \
-	python3-flask python3-falcon python3-bottle nginx-light iproute2
+	python3-flask python3-falcon python3-bottle nginx-light iproute2 \
+	python3-cffi
 # Peers the benchmarks and the survey compare against (and nginx-light, in
 # DEPS for make cluster).
 BENCH_DEPS := wrk apache2-utils uwsgi uwsgi-plugin-python3 python3-django \
@@ -49,11 +50,12 @@ build: deps
 	cmake --build $(BUILD) -j$(JOBS)
 	$(MAKE) --no-print-directory build-pypy
 
-# The _core extension for PyPy: its own configure, only the extension.
+# The _core extension and the cffi binding (_cffi_host) for PyPy: its own
+# configure, only the extensions.
 build-pypy:
 	cmake -S . -B $(BUILD_PYPY) -DCMAKE_BUILD_TYPE=Release -DANVIL_PYEXT_ONLY=ON \
 		-DPYTHON_EXECUTABLE=$(PYPY)
-	cmake --build $(BUILD_PYPY) -j$(JOBS) --target _core
+	cmake --build $(BUILD_PYPY) -j$(JOBS) --target _core _cffi_host
 
 test: build
 	$(MAKE) --no-print-directory format-check test-unit test-python test-install test-cluster \
@@ -88,12 +90,12 @@ TSAN_CONFIG := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANVIL_SANITIZE_THREAD=ON -DAN
 
 test-asan-python: deps
 	cmake -S . -B $(BUILD_ASAN_PY) $(ASAN_PY_CONFIG)
-	cmake --build $(BUILD_ASAN_PY) -j$(JOBS) --target _core
+	cmake --build $(BUILD_ASAN_PY) -j$(JOBS) --target _core _cffi_host
 	PYTHON=$(PYTHON) tests/sanitize/run.sh asan $(BUILD_ASAN_PY)
 
 test-tsan: deps
 	cmake -S . -B $(BUILD_TSAN) $(TSAN_CONFIG)
-	cmake --build $(BUILD_TSAN) -j$(JOBS) --target _core server_tests
+	cmake --build $(BUILD_TSAN) -j$(JOBS) --target _core _cffi_host server_tests
 	PYTHON=$(PYTHON) tests/sanitize/run.sh tsan $(BUILD_TSAN)
 
 # Every fuzz target, FUZZ_SECONDS split between them; the corpora stay as they are.
@@ -105,12 +107,15 @@ test-soak: build
 	$(PYTHON) bench/soak/soak.py --seconds 60 --check --no-plot --out $(BUILD)/soak
 
 # pytest runs on CPython; the servers under test run on CPython, then on PyPy,
-# then each on its non-default WSGI path (the C-API one, or the packed Python one).
+# each on its default WSGI path (capi; cffi), then on each of its other two
+# (ANVIL_WSGI_PATH): every path on both interpreters.
 test-python: build
 	ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
 	ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
-	@echo "test-python: again with each interpreter on its other WSGI path (ANVIL_WSGI_PATH)"
+	@echo "test-python: again with each interpreter on its other WSGI paths (ANVIL_WSGI_PATH)"
 	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
+	ANVIL_WSGI_PATH=cffi ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
+	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
 	ANVIL_WSGI_PATH=capi ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
 
 # pip install, offline, into a fresh venv per interpreter (a copy of the
@@ -192,4 +197,5 @@ format-check: deps
 
 clean:
 	rm -rf $(BUILD) $(BUILD_PYPY) $(BUILD_ASAN) $(BUILD_ASAN_PY) $(BUILD_TSAN) build-fuzz \
-		build-pip python/anvil/_core*.so python/anvil.egg-info
+		build-pip python/anvil/_core*.so python/anvil/_cffi_host*.so python/anvil/libanvil_host.so \
+		python/anvil.egg-info

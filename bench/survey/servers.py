@@ -140,6 +140,16 @@ def _anvil(parser):
     return lambda py, build: launch.anvil(py, "hello:app", workers=0, parser=parser, stats=True)
 
 
+def _anvil_path(parser, path):
+    """anvil WSGI on a forced WSGI path (ANVIL_WSGI_PATH), beside the
+    interpreter's default one: the cffi path's baseline in the same run."""
+    def start(py, build):
+        spec = launch.anvil(py, "hello:app", workers=0, parser=parser, stats=True)
+        spec.env["ANVIL_WSGI_PATH"] = path
+        return spec
+    return start
+
+
 def _refserver(parser):
     return lambda py, build: launch.refserver(py, "hello:app", parser=parser)
 
@@ -245,6 +255,13 @@ SERVERS = [
     Server("anvil-llhttp", "anvil WSGI (llhttp parser)", ["cpython", "pypy"], _anvil("llhttp"),
            stats=True, ladder=(3, "C++ loop + C++ parser, Python app"),
            note="--workers 0 (one process), --stats"),
+    Server("anvil-fast-python", "anvil WSGI, python path (fast parser)", ["cpython", "pypy"],
+           _anvil_path("fast", "python"), stats=True,
+           note="ANVIL_WSGI_PATH=python: one cpyext call per request into _pywsgi (PyPy's "
+           "default before the cffi path)"),
+    Server("anvil-fast-cffi", "anvil WSGI, cffi path (fast parser)", ["cpython", "pypy"],
+           _anvil_path("fast", "cffi"), stats=True,
+           note="ANVIL_WSGI_PATH=cffi: the core's C ABI through cffi (PyPy's default)"),
     Server("ref-python", "anvil.refserver (Python parser)", ["cpython", "pypy"],
            _refserver("python"), group="ladder", ladder=(1, "Python loop + Python parser")),
     Server("ref-fast", "anvil.refserver (fast parser)", ["cpython", "pypy"], _refserver("fast"),

@@ -85,7 +85,37 @@ class FileWrapper:
             self.filelike.close()
 
 
-class Input:
+class LineReader:
+    """readlines() and line iteration over a readline() (wsgi.input's, on
+    the Python-side and cffi paths)."""
+
+    __slots__ = ()
+
+    def readlines(self, hint=None):
+        limit = -1 if hint is None else hint.__index__()
+        lines = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                break
+            lines.append(line)
+            total += len(line)
+            if 0 <= limit <= total:
+                break
+        return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class Input(LineReader):
     """wsgi.input over the buffered body: reads never block, b"" at the end,
     and b"" once the response has finished (as on the C++ path)."""
 
@@ -123,29 +153,6 @@ class Input:
         out = self._data[self._pos:end]
         self._pos = end
         return out
-
-    def readlines(self, hint=None):
-        limit = -1 if hint is None else hint.__index__()
-        lines = []
-        total = 0
-        while True:
-            line = self.readline()
-            if not line:
-                break
-            lines.append(line)
-            total += len(line)
-            if 0 <= limit <= total:
-                break
-        return lines
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
 
 
 def _latin1(s, what):

@@ -23,6 +23,8 @@ import sys
 import traceback
 import types
 
+import anvil
+
 # Options whose values are a closed set: argparse lists them in --help.
 _CHOICES = {"parser": ("llhttp", "fast", "http-parser"), "log_level": ("debug", "info", "warning", "error", "critical")}
 
@@ -120,16 +122,17 @@ def version_text(core):
 
 
 def wsgi_path():
-    """The way into Python this interpreter serves with, and why. The server
-    decides it in python_side_from_env() (python/src/wsgi_pyside.cpp); this
-    says the same for --version, without starting one."""
-    forced = os.environ.get("ANVIL_WSGI_PATH", "")
-    if forced in ("python", "capi"):
-        return f"{forced} (ANVIL_WSGI_PATH)"
+    """The way into Python this interpreter serves with, and why (anvil.wsgi_path
+    decides it for the server); for --version, without starting one."""
+    try:
+        path, forced = anvil.wsgi_path()
+    except ValueError:
+        forced = os.environ["ANVIL_WSGI_PATH"]
+        return f"none: ANVIL_WSGI_PATH={forced!r} is not capi, python or cffi, the server will not start"
     if forced:
-        return f"none: ANVIL_WSGI_PATH={forced!r} is not python or capi, the server will not start"
-    default = "python" if sys.implementation.name == "pypy" else "capi"
-    return f"{default} (the default for {platform.python_implementation()}; ANVIL_WSGI_PATH=python|capi forces one)"
+        return f"{path} (ANVIL_WSGI_PATH)"
+    return (f"{path} (the default for {platform.python_implementation()}; "
+            "ANVIL_WSGI_PATH=capi|python|cffi forces one)")
 
 
 def _one_line(text):
@@ -340,7 +343,7 @@ def main(argv=None):
             sys.stderr.write(f"anvil: error: {e}\n")
             return 1
     try:
-        rc = _core.serve(app, **options)
+        rc = anvil._serve(app, **options)
     except (ValueError, TypeError) as e:
         sys.stderr.write(f"anvil: error: {e}\n")
         return 2

@@ -1,7 +1,8 @@
 // environ (PEP 3333 "environ Variables") for both WSGI paths, from one
 // reading of the request (origin_of, wsgi_origin.hpp):
 //  * the C-API path: Environ::build() makes the dict;
-//  * the Python-side path: pack_request() makes the packed head from which
+//  * the Python-side and cffi paths: pack_request() (wsgi_origin.hpp, with
+//    no Python in it, for libanvil_host too) makes the packed head from which
 //    anvil/_pywsgi.py's dispatcher makes the same dict in Python (where the
 //    language parts, the keys are written again: the file there says which).
 #pragma once
@@ -24,9 +25,6 @@ namespace py = pybind11;
 // A str with the code points of s's bytes (latin-1, PEP 3333's "native
 // strings"). GIL held.
 py::object latin1(std::string_view s);
-
-// The request head for _pywsgi.make_dispatcher: "\n"-separated latin-1 parts.
-std::string pack_request(const server::Exchange& ex, const OriginOptions& opts);
 
 // The C-API path's environ maker, one per worker: the fixed keys interned,
 // the constant part of environ in a template dict, header names cached.

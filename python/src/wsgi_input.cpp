@@ -20,21 +20,6 @@ std::size_t size_arg(const py::object& size) {
   return n < 0 ? kAll : static_cast<std::size_t>(n);
 }
 
-const char* error_text(server::BodyError e) {
-  switch (e) {
-    case server::BodyError::timeout:
-      return "request body: timed out";
-    case server::BodyError::spool:
-      return "request body: no room to store it (--max-spool-size or the disk)";
-    case server::BodyError::none:
-    case server::BodyError::closed:
-    case server::BodyError::bad_body:
-    case server::BodyError::aborted:
-      break;
-  }
-  return "request body: connection lost or body invalid";
-}
-
 }  // namespace
 
 std::size_t Input::available() const noexcept {
@@ -76,7 +61,7 @@ bool Input::fill(std::size_t want) {
     pending_.resize(old + r.n);
     if (r.error != server::BodyError::none) {
       eof_ = true;
-      PyErr_SetString(PyExc_OSError, error_text(r.error));
+      PyErr_SetString(PyExc_OSError, server::describe(r.error).data());
       throw py::error_already_set();
     }
     if (r.n == 0) eof_ = true;

@@ -123,6 +123,11 @@ void apply_forwarded(const parser::Message& m, const server::TrustedPeers& trust
   }
 }
 
+void append_field(std::string& out, std::string_view s) {
+  out.push_back('\n');
+  out.append(s);
+}
+
 }  // namespace
 
 std::string decimal(std::uint64_t v) {
@@ -186,6 +191,35 @@ Origin origin_of(const server::Exchange& ex, const OriginOptions& opts) {
   if (ex.unix_socket() || opts.forwarded_allow.trusts(ex.remote_address()))
     apply_forwarded(m, opts.forwarded_allow, o);
   return o;
+}
+
+// The request head for _pywsgi.make_dispatcher: "\n"-separated latin-1
+// parts. RULES.md keeps CR, LF and NUL out of the method, target, names and
+// values; a unix socket path is not among the parts, and forwarded addresses
+// and ports are parsed ones.
+std::string pack_request(const server::Exchange& ex, const OriginOptions& opts) {
+  const parser::Message& m = ex.request();
+  const Origin o = origin_of(ex, opts);
+  std::string out;
+  std::size_t size = m.method.size() + 2 * m.target.size() + 96;
+  for (const parser::Field& f : m.fields) size += f.name.size() + f.value.size() + 2;
+  out.reserve(size);
+  out.append(m.method);
+  append_field(out, m.target);
+  append_field(out, o.path);
+  append_field(out, o.query);
+  out.append(m.version_minor == 0 ? "\n0" : "\n1");
+  out.push_back('\n');
+  if (m.body == parser::BodyKind::content_length) out.append(decimal(m.content_length));
+  for (const std::string* part : {&o.server_name, &o.server_port, &o.remote_addr, &o.remote_port})
+    append_field(out, *part);
+  append_field(out, o.https ? "https" : "http");
+  append_field(out, o.host);
+  for (const parser::Field& f : m.fields) {
+    append_field(out, f.name);
+    append_field(out, f.value);
+  }
+  return out;
 }
 
 }  // namespace anvil::python

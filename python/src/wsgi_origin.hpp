@@ -35,4 +35,9 @@ Origin origin_of(const server::Exchange& ex, const OriginOptions& o);
 // v in decimal (ports, lengths).
 std::string decimal(std::uint64_t v);
 
+// The request head as _pywsgi.make_dispatcher reads it: "method\ntarget\n
+// path\nquery\nminor\ncontent_length\nserver_name\nserver_port\nremote_addr\n
+// remote_port\nscheme\nhost" then "\nname\nvalue" per field (latin-1).
+std::string pack_request(const server::Exchange& ex, const OriginOptions& o);
+
 }  // namespace anvil::python

@@ -67,28 +67,7 @@ using parser::text::iequals;
 
 }  // namespace
 
-std::string_view start_error_text(server::StartError e) {
-  switch (e) {
-    case server::StartError::none:
-      return "";
-    case server::StartError::bad_status:
-      return "invalid status line (expected 'NNN reason')";
-    case server::StartError::interim_status:
-      return "a 1xx status is an interim response, not a final one (RFC 9110 §15.2)";
-    case server::StartError::bad_header_name:
-      return "invalid header name";
-    case server::StartError::bad_header_value:
-      return "invalid header value (control character)";
-    case server::StartError::bad_content_length:
-      return "invalid Content-Length (not a decimal number, or two different values)";
-    case server::StartError::bad_framing:
-      return "conflicting framing fields (Content-Length with Transfer-Encoding, or a bad "
-             "Transfer-Encoding)";
-    case server::StartError::already_sent:
-      return "the response head has already been sent";
-  }
-  return "invalid response head";
-}
+std::string_view start_error_text(server::StartError e) { return server::describe(e); }
 
 // A write's completion, waited for by a Python thread (threads > 1).
 struct Completion {

@@ -366,7 +366,7 @@ class Master {
     if (hooks_.before_fork) hooks_.before_fork();
     std::fflush(stdout);
     std::fflush(stderr);
-    const pid_t pid = ::fork();
+    const pid_t pid = hooks_.fork ? static_cast<pid_t>(hooks_.fork()) : ::fork();
     if (pid == 0) {
       if (hooks_.after_fork_child) hooks_.after_fork_child();
       worker_main(setup);

@@ -196,4 +196,42 @@ void append_error_response(std::string& out, int status, std::string_view detail
   out += ")\n";
 }
 
+std::string_view describe(StartError e) noexcept {
+  switch (e) {
+    case StartError::none:
+      return "";
+    case StartError::bad_status:
+      return "invalid status line (expected 'NNN reason')";
+    case StartError::interim_status:
+      return "a 1xx status is an interim response, not a final one (RFC 9110 §15.2)";
+    case StartError::bad_header_name:
+      return "invalid header name";
+    case StartError::bad_header_value:
+      return "invalid header value (control character)";
+    case StartError::bad_content_length:
+      return "invalid Content-Length (not a decimal number, or two different values)";
+    case StartError::bad_framing:
+      return "conflicting framing fields (Content-Length with Transfer-Encoding, or a bad "
+             "Transfer-Encoding)";
+    case StartError::already_sent:
+      return "the response head has already been sent";
+  }
+  return "invalid response head";
+}
+
+std::string_view describe(BodyError e) noexcept {
+  switch (e) {
+    case BodyError::timeout:
+      return "request body: timed out";
+    case BodyError::spool:
+      return "request body: no room to store it (--max-spool-size or the disk)";
+    case BodyError::none:
+    case BodyError::closed:
+    case BodyError::bad_body:
+    case BodyError::aborted:
+      break;
+  }
+  return "request body: connection lost or body invalid";
+}
+
 }  // namespace anvil::server

@@ -62,7 +62,7 @@ check_version() {
   grep -q "^anvil [0-9]" <<<"$out" || fail "--version: no 'anvil X.Y.Z' line"
   grep -q "^interpreter: .*($interp)" <<<"$out" || fail "--version: interpreter is not $interp"
   grep -q "^parsers: llhttp, fast, http-parser$" <<<"$out" || fail "--version: parsers are not llhttp, fast, http-parser"
-  grep -q "^WSGI path: \(capi\|python\) " <<<"$out" || fail "--version: no WSGI path"
+  grep -q "^WSGI path: \(capi\|python\|cffi\) " <<<"$out" || fail "--version: no WSGI path"
 }
 
 # Serves app.py from its own folder with the installed command; one request.

@@ -46,11 +46,11 @@ def test_version_names_interpreter_parsers_and_wsgi_path():
     impl = "PyPy" if IS_PYPY else "CPython"
     assert lines[1].startswith(f"interpreter: {impl} 3.") and lines[1].endswith(f"({SERVER_PYTHON})"), lines
     assert lines[2] == "parsers: llhttp, fast, http-parser"
-    default = "python" if IS_PYPY else "capi"
+    default = "cffi" if IS_PYPY else "capi"
     assert lines[3].startswith(f"WSGI path: {default} (the default for {impl}"), lines
 
 
-@pytest.mark.parametrize("forced", ["python", "capi"])
+@pytest.mark.parametrize("forced", ["python", "capi", "cffi"])
 def test_version_names_forced_wsgi_path(forced):
     r = run_cli("--version", env={"ANVIL_WSGI_PATH": forced})
     assert r.stdout.splitlines()[3] == f"WSGI path: {forced} (ANVIL_WSGI_PATH)"

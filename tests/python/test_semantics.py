@@ -1,7 +1,7 @@
 """HTTP semantics at the WSGI boundary (issue 9): requests whose responses and
 environs are checked against values written from the RFCs and PEP 3333, not
-against another server's output. Every case runs on both WSGI paths (C-API
-and Python-side, ANVIL_WSGI_PATH); `make test-python` runs the file on
+against another server's output. Every case runs on every WSGI path (C-API,
+Python-side and cffi, ANVIL_WSGI_PATH); `make test-python` runs the file on
 CPython and on PyPy. Where gunicorn (25) answers otherwise, a comment says
 which rule anvil follows.
 """
@@ -16,7 +16,7 @@ import pytest
 from support import PACKAGE_DIR, SERVER_PYTHON, TESTS, Reader, Server
 
 APP = "apps.semantics_app:app"
-PATHS = ("capi", "python")
+PATHS = ("capi", "python", "cffi")
 
 
 def start(path, *args, **kwargs):

@@ -1,6 +1,7 @@
 """ANVIL_WSGI_PATH picks how a request crosses into Python: `capi` (environ built
-in C++, CPython's default) or `python` (one packed call, environ built in
-Python, PyPy's default); the rest of the suite runs on both via `make test`."""
+in C++, CPython's default), `python` (one packed cpyext call, environ built in
+Python) or `cffi` (the core's C ABI through cffi into the same Python
+transaction, PyPy's default); the rest of the suite runs on each via `make test`."""
 
 import os
 import subprocess
@@ -10,13 +11,21 @@ import pytest
 from support import IS_PYPY, PACKAGE_DIR, SERVER_PYTHON, TESTS, get
 
 
-@pytest.mark.parametrize("path", ["python", "capi"])
+# What apps.input_type answers on each path (for a request without a body).
+SEEN = {"capi": ("anvil._core.Input", "core"), "python": ("anvil._pywsgi.Input", "core"),
+        "cffi": ("anvil._pywsgi.Input", "cffi")}
+
+
+def served_by(body):
+    return tuple(body.decode().split())
+
+
+@pytest.mark.parametrize("path", ["python", "capi", "cffi"])
 def test_forced_path_is_used(start_server, path):
     s = start_server("apps.input_type:app", env={"ANVIL_WSGI_PATH": path})
     r = get(s, "/")
     assert r.status == 200
-    body = r.body
-    assert ("_pywsgi" in body.decode()) == (path == "python"), body
+    assert served_by(r.body) == SEEN[path], r.body
 
 
 def test_default_path_follows_the_interpreter(start_server):
@@ -25,8 +34,7 @@ def test_default_path_follows_the_interpreter(start_server):
     s = start_server("apps.input_type:app")
     r = get(s, "/")
     assert r.status == 200
-    body = r.body
-    assert ("_pywsgi" in body.decode()) == IS_PYPY, body
+    assert served_by(r.body) == SEEN["cffi" if IS_PYPY else "capi"], r.body
 
 
 def test_bad_value_is_a_one_line_error():

@@ -60,6 +60,9 @@ enum class StartError : std::uint8_t {
                        // one that is not known codings with chunked only last (RFC 9112 §6)
   already_sent,        // the head has already gone out (first write() was made)
 };
+// What an app is told when start() refuses its head ("invalid header name");
+// a NUL-terminated literal.
+std::string_view describe(StartError e) noexcept;
 
 // Why read_body() stopped early.
 enum class BodyError : std::uint8_t {
@@ -70,6 +73,10 @@ enum class BodyError : std::uint8_t {
   aborted,   // the exchange finished or the server is shutting down
   spool,     // the body could not be stored: no room in --max-spool-size or on disk
 };
+
+// What an app is told when read_body() failed ("request body: timed out");
+// a NUL-terminated literal.
+std::string_view describe(BodyError e) noexcept;
 
 struct BodyRead {
   std::size_t n = 0;  // bytes copied to dst; 0 with error none means end of body

@@ -207,6 +207,9 @@ struct ProcessHooks {
   std::function<void()> before_fork;
   std::function<void()> after_fork_parent;
   std::function<void()> after_fork_child;
+  // Forks instead of fork(2), returning as it does: an interpreter's own
+  // fork (os.fork), which runs that interpreter's hooks itself.
+  std::function<int()> fork;
 };
 
 // The process model: raises RLIMIT_NOFILE's soft limit to the hard one,
