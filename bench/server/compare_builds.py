@@ -34,6 +34,8 @@ CELLS = {
     "cpython-python": ("/usr/bin/python3", "python", 3000, 1000),
     "pypy-python": ("/usr/bin/pypy3", "python", 10000, 5000),
     "pypy-capi": ("/usr/bin/pypy3", "capi", 10000, 5000),
+    "cpython-cffi": ("/usr/bin/python3", "cffi", 3000, 1000),
+    "pypy-cffi": ("/usr/bin/pypy3", "cffi", 10000, 5000),
 }
 
 

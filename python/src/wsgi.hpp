@@ -71,8 +71,10 @@ struct WsgiOptions {
   OriginOptions origin;
 };
 
-// ANVIL_WSGI_PATH=python|capi forces a path (both are tested on both
-// interpreters); unset: python on PyPy, capi on CPython. nullopt: a bad value.
+// For a direct call of _core.serve: ANVIL_WSGI_PATH=python|capi picks one of
+// this module's two paths; unset: python on PyPy, capi on CPython. nullopt: a
+// bad value. anvil.serve and the CLI choose first (anvil.wsgi_path(): cffi,
+// the default on PyPy, is served by libanvil_host, not by this module).
 std::optional<bool> python_side_from_env();
 
 class WsgiHandler;
