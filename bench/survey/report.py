@@ -1300,8 +1300,11 @@ def readme_section(data):
            "from [`bench/results/survey.json`](bench/results/survey.json) by "
            "`bench/survey/report.py`; more in "
            "[`bench/results/SURVEY.md`](bench/results/SURVEY.md).",
-           "", counts_text(cells), "", warmup_rule_text(cells) + " " + warmup_summary(cells) + ".",
            ""]
+    if data.get("label"):
+        out += [f"**Note on this run:** {data['label']}", ""]
+    out += [counts_text(cells), "", warmup_rule_text(cells) + " " + warmup_summary(cells) + ".",
+            ""]
     if "close-chrome" in wl:
         out += ["### The survey's table: requests/s, a new connection per request, chrome-2013",
                 "", survey_table(cells, "close-chrome"), ""]

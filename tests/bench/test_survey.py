@@ -310,6 +310,14 @@ def test_claim_4_cites_both_ladders():
     assert "uvicorn with h11" in evidence
 
 
+def test_the_readme_section_carries_the_runs_note():
+    data = data_of(ladder_cells("cpython", "close-chrome", (45, 43, 36), {}))
+    assert "Note on this run" not in "\n".join(report.readme_section(data))
+    data["label"] = "core 1 was shared from 10:58 to 12:04"
+    assert ("**Note on this run:** core 1 was shared from 10:58 to 12:04"
+            in report.readme_section(data))
+
+
 def test_write_section_replaces_only_between_its_markers(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("# t\n\n<!-- survey:begin -->\nold\n<!-- survey:end -->\n\nafter\n")
