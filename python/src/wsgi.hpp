@@ -187,6 +187,9 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   const WsgiOptions& options() const noexcept { return options_; }
 
  private:
+  // GIL held: one request through a Transaction, on the C-API or the
+  // Python-side path (chan: the calling thread's channel).
+  void serve(std::shared_ptr<Exchange> ex, bool async, const py::object& chan);
   void thread_main();
 
   py::object app_;

@@ -46,16 +46,20 @@ WsgiHandler::~WsgiHandler() {
 void WsgiHandler::handle(std::shared_ptr<Exchange> exchange) {
   if (options_.threads <= 1) {
     py::gil_scoped_acquire gil;
-    auto t = std::make_shared<Transaction>(*this, std::move(exchange), /*async=*/true);
-    if (options_.python_side) {
-      const bool stats = t->exchange()->stats_enabled();
-      t->run_py((stats ? dispatch_stats_ : dispatch_).ptr(), loop_chan_.ptr());
-    } else {
-      t->run();
-    }
+    serve(std::move(exchange), /*async=*/true, loop_chan_);
     return;
   }
   threads_.push(std::move(exchange));
+}
+
+void WsgiHandler::serve(std::shared_ptr<Exchange> ex, bool async, const py::object& chan) {
+  auto t = std::make_shared<Transaction>(*this, std::move(ex), async);
+  if (options_.python_side) {
+    const bool stats = t->exchange()->stats_enabled();
+    t->run_py((stats ? dispatch_stats_ : dispatch_).ptr(), chan.ptr());
+  } else {
+    t->run();
+  }
 }
 
 void WsgiHandler::thread_main() {
@@ -69,13 +73,7 @@ void WsgiHandler::thread_main() {
       ex = threads_.next();
     }
     if (!ex) return;
-    auto t = std::make_shared<Transaction>(*this, std::move(ex), /*async=*/false);
-    if (options_.python_side) {
-      const bool stats = t->exchange()->stats_enabled();
-      t->run_py((stats ? dispatch_stats_ : dispatch_).ptr(), chan.ptr());
-    } else {
-      t->run();
-    }
+    serve(std::move(ex), /*async=*/false, chan);
   }
 }
 
