@@ -208,14 +208,15 @@ def _check_head(status, headers):
 
 
 class _Heads:
-    """One worker's checked response heads, keyed by what the app gave
+    """One worker's checked response heads, found by what the app gave,
     (status, tuple(headers)): an app answers with a handful of distinct heads,
-    and a hit skips _check_head and the packing. A head is kept the second
-    time it is seen (the hashes of recent misses sit in `seen`, plain ints),
-    so that heads made once per request (an ETag, a cookie) cost a lookup,
-    not an entry each. A hit returns what was checked, never the app's
-    objects: what goes to the core passed the checks even if a str subclass
-    claims to equal a checked string."""
+    and a hit skips _check_head and the packing. `kept` maps the key's hash
+    to (key, head), so that a miss hashes the key once; a head is kept the
+    second time it is seen (the hashes of recent misses sit in `seen`, plain
+    ints), so that heads made once per request (an ETag, a cookie) cost a
+    lookup, not an entry each. A hit returns what was checked, never the
+    app's objects: what goes to the core passed the checks even if a str
+    subclass claims to equal a checked string."""
 
     __slots__ = ("kept", "seen")
 
@@ -229,22 +230,21 @@ class _Heads:
         if type(headers) is list:
             key = (status, tuple(headers))
             try:
-                head = self.kept.get(key)
+                h = hash(key)
+                entry = self.kept.get(h)
+                if entry is not None and entry[0] == key:
+                    return entry[1]
             except Exception:  # noqa: BLE001 - unhashable parts: _check_head says what is wrong
                 key = None
-            else:
-                if head is not None:
-                    return head
         head = _check_head(status, headers)
         if key is not None and len(head[1]) <= _HEAD_CACHE_BYTES:
-            h = hash(key)
             slot = h % _HEAD_CACHE_SIZE
             if self.seen[slot] != h:
                 self.seen[slot] = h
             else:
                 if len(self.kept) >= _HEAD_CACHE_SIZE:
                     self.kept.clear()
-                self.kept[key] = head
+                self.kept[h] = (key, head)
         return head
 
 
