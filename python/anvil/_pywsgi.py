@@ -508,14 +508,16 @@ def _environ_key(name):
 
 
 def make_dispatcher(app, multithread, multiprocess, stats, script_name=""):
-    """dispatch(chan, head, body) for one worker: head is the packed request
-    ("method\\ntarget\\npath\\nquery\\nminor\\ncontent_length\\nserver_name\\n
-    server_port\\nremote_addr\\nremote_port\\nscheme\\nhost" then
-    "\\nname\\nvalue" per field, latin-1; path, query, server, remote and
-    scheme as C++ read them (wsgi_origin.cpp), host the authority of an
-    absolute-form target or ""), body the whole body as bytes (None when
-    empty) or, when it is still to come (100-continue), the C++ wsgi.input
-    object. script_name: --root-path."""
+    """dispatch(chan, head, body, starts=None, n=0) for one worker: head
+    is the packed request ("method\\ntarget\\npath\\nquery\\nminor\\n
+    content_length\\nserver_name\\nserver_port\\nremote_addr\\nremote_port\\n
+    scheme\\nhost" then "\\nname\\nvalue" per field, latin-1; path, query,
+    server, remote and scheme as C++ read them (wsgi_origin.cpp), host the
+    authority of an absolute-form target or ""), body the whole body as bytes
+    (None when empty) or, when it is still to come (100-continue), the C++
+    wsgi.input object. With starts (host.h's: part i is head[starts[i]:
+    starts[i + 1] - 1], i < n) the head is sliced instead of split.
+    script_name: --root-path."""
     template = {
         "SCRIPT_NAME": script_name,
         "QUERY_STRING": "",
@@ -533,9 +535,13 @@ def make_dispatcher(app, multithread, multiprocess, stats, script_name=""):
     heads = _Heads()
     clock = time.perf_counter_ns
 
-    def dispatch(chan, head, body):
+    def dispatch(chan, head, body, starts=None, n=0):
         t0 = clock() if stats else 0
-        parts = head.decode("latin-1").split("\n")
+        if starts is None:
+            parts = head.decode("latin-1").split("\n")
+        else:
+            text = head.decode("latin-1")
+            parts = [text[starts[i]:starts[i + 1] - 1] for i in range(n)]
         method = parts[0]
         target = parts[1]
         req = _Request(chan, method, target, heads)

@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "anvil/server/server.hpp"
 #include "host_common.hpp"
@@ -30,6 +31,18 @@ using anvil::python::RequestThreads;
 using anvil::python::start_packed;
 using anvil::python::wait_for_write;
 using Clock = std::chrono::steady_clock;
+
+// Where each '\n'-separated part of a packed head starts, then head.size()
+// + 1 (host.h's `starts`); the host slices the parts instead of splitting.
+void part_starts(std::string_view head, std::vector<std::uint32_t>& out) {
+  out.clear();
+  out.push_back(0);
+  for (std::size_t at = head.find('\n'); at != std::string_view::npos;
+       at = head.find('\n', at + 1)) {
+    out.push_back(static_cast<std::uint32_t>(at + 1));
+  }
+  out.push_back(static_cast<std::uint32_t>(head.size() + 1));
+}
 
 void copy_error(std::string_view what, char* err, std::size_t err_size) {
   if (err == nullptr || err_size == 0) return;
@@ -117,6 +130,9 @@ class HostHandler : public server::Handler {
     const bool stats = ex->stats_enabled();
     const auto t0 = stats ? Clock::now() : Clock::time_point{};
     const std::string head = anvil::python::pack_request(*ex, options_.origin);
+    std::vector<std::uint32_t> starts;
+    starts.reserve(64);
+    part_starts(head, starts);
     int flags = stats ? ANVIL_STATS : 0;
     std::string_view body;
     if (ex->body_buffered()) {
@@ -126,7 +142,8 @@ class HostHandler : public server::Handler {
     auto* r = new anvil_request(*this, ex);
     const Ref keep(r);  // the host may give its reference back inside the call
     const auto t1 = stats ? Clock::now() : Clock::time_point{};
-    cb_.request(cb_.user, r, head.data(), head.size(), body.data(), body.size(), flags);
+    cb_.request(cb_.user, r, head.data(), head.size(), starts.data(), starts.size() - 1,
+                body.data(), body.size(), flags);
     if (stats) {
       const auto env = std::chrono::nanoseconds(r->environ_ns);
       ex->add_stage_time(server::Stage::environ, (t1 - t0) + env);
