@@ -34,6 +34,7 @@ PARSERS_DEPS := python3-gunicorn python3-waitress python3-tornado python3-twiste
 
 .PHONY: all deps bench-deps build build-pypy test test-unit test-asan test-fuzz \
 	test-python test-bench test-install test-cluster test-asan-python test-tsan test-soak \
+	test-builds asan-build asan-py-build tsan-build fuzz-build \
 	cluster demo bench fuzz soak survey apps parsers parsers-deps format format-check clean
 
 all: build
@@ -57,9 +58,14 @@ build-pypy:
 		-DPYTHON_EXECUTABLE=$(PYPY)
 	cmake --build $(BUILD_PYPY) -j$(JOBS) --target _core _cffi_host
 
+# Every suite (tests/run_all.sh): the plain ones first while the sanitizer and
+# fuzz builds (test-builds) run beside them at nice 19, then the sanitizer ones;
+# each step's time is printed.
 test: build
-	$(MAKE) --no-print-directory format-check test-unit test-python test-install test-cluster \
-		test-bench test-asan test-asan-python test-tsan test-fuzz test-soak
+	@MAKE="$(MAKE)" BUILD="$(BUILD)" tests/run_all.sh
+
+# The builds of the sanitizer and fuzz suites, without running anything.
+test-builds: asan-build asan-py-build tsan-build fuzz-build
 
 test-unit:
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -67,10 +73,7 @@ test-unit:
 # The C++ suites once more under AddressSanitizer + UndefinedBehaviorSanitizer:
 # each GoogleTest binary (bin/*_tests) once, in one process (ctest's process per
 # case took 5x as long under ASan), then the other ctest tests.
-test-asan: deps
-	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANVIL_SANITIZE=ON \
-		-DANVIL_PYTHON=OFF -DANVIL_BUILD_BENCH=OFF
-	cmake --build $(BUILD_ASAN) -j$(JOBS)
+test-asan: deps asan-build
 	cd $(BUILD_ASAN) && for t in bin/*_tests; do \
 		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 900 $$t --gtest_brief=1 || exit 1; done
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -88,15 +91,27 @@ ASAN_PY_CONFIG := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANVIL_SANITIZE=ON -DANVIL_
 TSAN_CONFIG := -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANVIL_SANITIZE_THREAD=ON -DANVIL_BUILD_BENCH=OFF \
 	-DPYTHON_EXECUTABLE=$(PYTHON) -DANVIL_CORE_OUTPUT_DIR=$(CURDIR)/$(BUILD_TSAN)/python/anvil
 
-test-asan-python: deps
-	cmake -S . -B $(BUILD_ASAN_PY) $(ASAN_PY_CONFIG)
-	cmake --build $(BUILD_ASAN_PY) -j$(JOBS) --target _core _cffi_host
+test-asan-python: deps asan-py-build
 	PYTHON=$(PYTHON) tests/sanitize/run.sh asan $(BUILD_ASAN_PY)
 
-test-tsan: deps
+test-tsan: deps tsan-build
+	PYTHON=$(PYTHON) tests/sanitize/run.sh tsan $(BUILD_TSAN)
+
+asan-build:
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DANVIL_SANITIZE=ON \
+		-DANVIL_PYTHON=OFF -DANVIL_BUILD_BENCH=OFF
+	cmake --build $(BUILD_ASAN) -j$(JOBS)
+
+asan-py-build:
+	cmake -S . -B $(BUILD_ASAN_PY) $(ASAN_PY_CONFIG)
+	cmake --build $(BUILD_ASAN_PY) -j$(JOBS) --target _core _cffi_host
+
+tsan-build:
 	cmake -S . -B $(BUILD_TSAN) $(TSAN_CONFIG)
 	cmake --build $(BUILD_TSAN) -j$(JOBS) --target _core _cffi_host server_tests
-	PYTHON=$(PYTHON) tests/sanitize/run.sh tsan $(BUILD_TSAN)
+
+fuzz-build:
+	JOBS=$(JOBS) tests/fuzz/run.sh --build-only
 
 # Every fuzz target, FUZZ_SECONDS split between them; the corpora stay as they are.
 test-fuzz: deps

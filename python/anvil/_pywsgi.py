@@ -59,6 +59,12 @@ _HOP_BY_HOP = frozenset(["connection", "keep-alive", "transfer-encoding", "upgra
 # Header names seen by one worker are cached (name -> environ key, "" to
 # drop); past this many the cache starts again, so a client cannot grow it.
 _KEY_CACHE_SIZE = 256
+# Response heads one worker has checked are cached (_Heads); past this many
+# the cache starts again, and a head packed longer than _HEAD_CACHE_BYTES is
+# not kept: at most 256 x 4 KiB of heads per worker (the keys, the app's own
+# objects, hold about as much again).
+_HEAD_CACHE_SIZE = 256
+_HEAD_CACHE_BYTES = 4096
 
 
 class FileWrapper:
@@ -162,8 +168,9 @@ def _latin1(s, what):
 
 
 def _check_head(status, headers):
-    """(status, [(name, value)] without hop-by-hop fields, has Content-Length);
-    raises as the C++ path does."""
+    """(status, packed head, Content-Length or None) for start_response's
+    arguments, with no hop-by-hop field among them; raises as the C++ path
+    does. The packed head is "status\\nname\\nvalue..." (latin-1)."""
     _latin1(status, "status")
     if _STATUS.match(status) is None:
         raise ValueError("start_response: invalid status line (expected 'NNN reason')")
@@ -172,8 +179,7 @@ def _check_head(status, headers):
                          "(RFC 9110 §15.2)")
     if not isinstance(headers, list):
         raise TypeError("headers must be a list, not " + type(headers).__name__)
-    kept = []
-    has_length = False
+    parts = [status]
     length = None
     for item in headers:
         if not isinstance(item, tuple) or len(item) != 2:
@@ -195,37 +201,71 @@ def _check_head(status, headers):
                     (length is not None and int(value) != length):
                 raise ValueError("start_response: invalid Content-Length (not a decimal number, "
                                  "or two different values)")
-            has_length = True
             length = int(value)
-        kept.append(item)
-    return kept, has_length
-
-
-def _pack(status, headers):
-    parts = [status]
-    for name, value in headers:
         parts.append(name)
         parts.append(value)
-    return "\n".join(parts).encode("latin-1")
+    return status, "\n".join(parts).encode("latin-1"), length
+
+
+class _Heads:
+    """One worker's checked response heads, found by what the app gave,
+    (status, tuple(headers)): an app answers with a handful of distinct heads,
+    and a hit skips _check_head and the packing. `kept` maps the key's hash
+    to (key, head), so that a miss hashes the key once; a head is kept the
+    second time it is seen (the hashes of recent misses sit in `seen`, plain
+    ints), so that heads made once per request (an ETag, a cookie) cost a
+    lookup, not an entry each. A hit returns what was checked, never the
+    app's objects: what goes to the core passed the checks even if a str
+    subclass claims to equal a checked string."""
+
+    __slots__ = ("kept", "seen")
+
+    def __init__(self):
+        self.kept = {}
+        self.seen = [0] * _HEAD_CACHE_SIZE
+
+    def check(self, status, headers):
+        """_check_head(status, headers), through the cache."""
+        key = None
+        if type(headers) is list:
+            key = (status, tuple(headers))
+            try:
+                h = hash(key)
+                entry = self.kept.get(h)
+                if entry is not None and entry[0] == key:
+                    return entry[1]
+            except Exception:  # noqa: BLE001 - unhashable parts: _check_head says what is wrong
+                key = None
+        head = _check_head(status, headers)
+        if key is not None and len(head[1]) <= _HEAD_CACHE_BYTES:
+            slot = h % _HEAD_CACHE_SIZE
+            if self.seen[slot] != h:
+                self.seen[slot] = h
+            else:
+                if len(self.kept) >= _HEAD_CACHE_SIZE:
+                    self.kept.clear()
+                self.kept[h] = (key, head)
+        return head
 
 
 class _Request:
     """One request's response state; start_response and write() are its methods."""
 
-    __slots__ = ("chan", "method", "target", "called", "committed", "wrote", "finished",
-                 "status", "headers", "has_length", "result")
+    __slots__ = ("chan", "method", "target", "heads", "called", "committed", "wrote",
+                 "finished", "status", "head", "length", "result")
 
-    def __init__(self, chan, method, target):
+    def __init__(self, chan, method, target, heads):
         self.chan = chan
         self.method = method
         self.target = target
+        self.heads = heads      # the worker's checked heads (_Heads)
         self.called = False
         self.committed = False  # the head went to the core (headers_sent)
         self.wrote = False      # write() or a body piece went to the core
         self.finished = False
         self.status = None
-        self.headers = None
-        self.has_length = False
+        self.head = None        # packed, as chan.start takes it
+        self.length = None      # its Content-Length, None if it has none
         self.result = None
 
     # --- PEP 3333 "The start_response() Callable" ---------------------------
@@ -240,11 +280,8 @@ class _Request:
                 raise exc_info[1].with_traceback(exc_info[2])
         elif self.called:
             raise ValueError("start_response called a second time without exc_info")
-        kept, has_length = _check_head(status, headers)
+        self.status, self.head, self.length = self.heads.check(status, headers)
         self.called = True
-        self.status = status
-        self.headers = kept
-        self.has_length = has_length
         return self.write
 
     def write(self, data):
@@ -266,7 +303,7 @@ class _Request:
 
     def _commit(self):
         if not self.committed:
-            self.chan.start(_pack(self.status, self.headers))
+            self.chan.start(self.head)
             self.committed = True
 
     def _add_length(self, n):
@@ -277,8 +314,8 @@ class _Request:
         code = self.status[:3]
         if code == "204" or code == "304" or (n == 0 and self.method == "HEAD"):
             return
-        self.headers.append(("Content-Length", str(n)))
-        self.has_length = True
+        self.head += b"\nContent-Length\n%d" % n
+        self.length = n
 
     def _close(self):
         r = self.result
@@ -334,12 +371,12 @@ class _Request:
             return self.fail("sending the response")
         # PEP 3333: Content-Length may be added when the whole body is known
         # and the app gave none (a list of at most one item).
-        if not self.has_length and not self.wrote and len(items) <= 1:
+        if self.length is None and not self.wrote and len(items) <= 1:
             self._add_length(total)
         self.result = None
         if total <= _COPY_LIMIT and not self.committed:
             self.finished = True
-            head = _pack(self.status, self.headers)
+            head = self.head
             if len(items) == 1:
                 return head + b"\0" + items[0]
             return head + b"\0" + b"".join(items)
@@ -379,10 +416,8 @@ class _Request:
             self.fail("sending a file")
             return True
         count = max(st.st_size - offset, 0)
-        if self.has_length:
-            for name, value in self.headers:
-                if name.lower() == "content-length":
-                    count = min(count, int(value))
+        if self.length is not None:
+            count = min(count, self.length)
         elif not self.wrote:
             self._add_length(count)
         self._commit()
@@ -428,7 +463,7 @@ class _Request:
             return
         try:
             self._check_called()
-            if not self.has_length and not self.wrote:
+            if self.length is None and not self.wrote:
                 self._add_length(0)
             self._commit()
         except BaseException:
@@ -473,14 +508,16 @@ def _environ_key(name):
 
 
 def make_dispatcher(app, multithread, multiprocess, stats, script_name=""):
-    """dispatch(chan, head, body) for one worker: head is the packed request
-    ("method\\ntarget\\npath\\nquery\\nminor\\ncontent_length\\nserver_name\\n
-    server_port\\nremote_addr\\nremote_port\\nscheme\\nhost" then
-    "\\nname\\nvalue" per field, latin-1; path, query, server, remote and
-    scheme as C++ read them (wsgi_origin.cpp), host the authority of an
-    absolute-form target or ""), body the whole body as bytes (None when
-    empty) or, when it is still to come (100-continue), the C++ wsgi.input
-    object. script_name: --root-path."""
+    """dispatch(chan, head, body, starts=None, n=0) for one worker: head
+    is the packed request ("method\\ntarget\\npath\\nquery\\nminor\\n
+    content_length\\nserver_name\\nserver_port\\nremote_addr\\nremote_port\\n
+    scheme\\nhost" then "\\nname\\nvalue" per field, latin-1; path, query,
+    server, remote and scheme as C++ read them (wsgi_origin.cpp), host the
+    authority of an absolute-form target or ""), body the whole body as bytes
+    (None when empty) or, when it is still to come (100-continue), the C++
+    wsgi.input object. With starts (host.h's: part i is head[starts[i]:
+    starts[i + 1] - 1], i < n) the head is sliced instead of split.
+    script_name: --root-path."""
     template = {
         "SCRIPT_NAME": script_name,
         "QUERY_STRING": "",
@@ -495,14 +532,19 @@ def make_dispatcher(app, multithread, multiprocess, stats, script_name=""):
         "wsgi.file_wrapper": FileWrapper,
     }
     keys = {}
+    heads = _Heads()
     clock = time.perf_counter_ns
 
-    def dispatch(chan, head, body):
+    def dispatch(chan, head, body, starts=None, n=0):
         t0 = clock() if stats else 0
-        parts = head.decode("latin-1").split("\n")
+        if starts is None:
+            parts = head.decode("latin-1").split("\n")
+        else:
+            text = head.decode("latin-1")
+            parts = [text[starts[i]:starts[i + 1] - 1] for i in range(n)]
         method = parts[0]
         target = parts[1]
-        req = _Request(chan, method, target)
+        req = _Request(chan, method, target, heads)
         env = template.copy()
         env["REQUEST_METHOD"] = method
         env["PATH_INFO"] = _decode_path(parts[2])

@@ -16,8 +16,8 @@ CALLBACKS = """
 extern "Python" int anvil_py_worker_start(void* user, char* err, size_t err_size);
 extern "Python" void anvil_py_worker_stop(void* user);
 extern "Python" void anvil_py_request(void* user, anvil_request* req, const char* head,
-                                      size_t head_len, const char* body, size_t body_len,
-                                      int flags);
+                                      size_t head_len, const uint32_t* starts, size_t parts,
+                                      const char* body, size_t body_len, int flags);
 extern "Python" void anvil_py_resume(void* user, anvil_request* req, int error);
 extern "Python" int anvil_py_fork(void* user);
 """

@@ -7,20 +7,16 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <cstdio>
 #include <cstring>
-#include <deque>
+#include <functional>
 #include <memory>
-#include <mutex>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
-#include <thread>
 #include <vector>
 
 #include "anvil/server/server.hpp"
+#include "host_common.hpp"
 #include "wsgi_origin.hpp"
 
 struct anvil_config {
@@ -31,7 +27,22 @@ namespace {
 
 namespace server = anvil::server;
 using anvil::python::OriginOptions;
+using anvil::python::RequestThreads;
+using anvil::python::start_packed;
+using anvil::python::wait_for_write;
 using Clock = std::chrono::steady_clock;
+
+// Where each '\n'-separated part of a packed head starts, then head.size()
+// + 1 (host.h's `starts`); the host slices the parts instead of splitting.
+void part_starts(std::string_view head, std::vector<std::uint32_t>& out) {
+  out.clear();
+  out.push_back(0);
+  for (std::size_t at = head.find('\n'); at != std::string_view::npos;
+       at = head.find('\n', at + 1)) {
+    out.push_back(static_cast<std::uint32_t>(at + 1));
+  }
+  out.push_back(static_cast<std::uint32_t>(head.size() + 1));
+}
 
 void copy_error(std::string_view what, char* err, std::size_t err_size) {
   if (err == nullptr || err_size == 0) return;
@@ -92,28 +103,20 @@ class HostHandler : public server::Handler {
     if (cb_.worker_start != nullptr && cb_.worker_start(cb_.user, err, sizeof err) != 0)
       throw std::runtime_error(err);
     if (options_.threads > 1) {
-      for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { thread_main(); });
+      threads_.start(options_.threads, [this] {
+        while (std::shared_ptr<server::Exchange> ex = threads_.next()) run(std::move(ex));
+      });
     }
   }
   ~HostHandler() override { stop(); }
 
   void handle(std::shared_ptr<server::Exchange> ex) override {
     if (options_.threads <= 1) return run(std::move(ex));
-    {
-      std::lock_guard lock(mutex_);
-      queue_.push_back(std::move(ex));
-    }
-    cv_.notify_one();
+    threads_.push(std::move(ex));
   }
 
   void stop() override {
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    join_threads();
+    if (!threads_.stop(options_.join_timeout)) return;
     if (cb_.worker_stop != nullptr) cb_.worker_stop(cb_.user);
   }
 
@@ -127,6 +130,9 @@ class HostHandler : public server::Handler {
     const bool stats = ex->stats_enabled();
     const auto t0 = stats ? Clock::now() : Clock::time_point{};
     const std::string head = anvil::python::pack_request(*ex, options_.origin);
+    std::vector<std::uint32_t> starts;
+    starts.reserve(64);
+    part_starts(head, starts);
     int flags = stats ? ANVIL_STATS : 0;
     std::string_view body;
     if (ex->body_buffered()) {
@@ -136,7 +142,8 @@ class HostHandler : public server::Handler {
     auto* r = new anvil_request(*this, ex);
     const Ref keep(r);  // the host may give its reference back inside the call
     const auto t1 = stats ? Clock::now() : Clock::time_point{};
-    cb_.request(cb_.user, r, head.data(), head.size(), body.data(), body.size(), flags);
+    cb_.request(cb_.user, r, head.data(), head.size(), starts.data(), starts.size() - 1,
+                body.data(), body.size(), flags);
     if (stats) {
       const auto env = std::chrono::nanoseconds(r->environ_ns);
       ex->add_stage_time(server::Stage::environ, (t1 - t0) + env);
@@ -149,51 +156,9 @@ class HostHandler : public server::Handler {
     }
   }
 
-  void thread_main() {
-    for (;;) {
-      std::shared_ptr<server::Exchange> ex;
-      {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) {
-          ++exited_;
-          cv_.notify_all();
-          return;
-        }
-        ex = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      run(std::move(ex));
-    }
-  }
-
-  void join_threads() {
-    if (threads_.empty()) return;
-    // A thread still in the app after the graceful timeout is left behind:
-    // the worker is exiting.
-    std::unique_lock lock(mutex_);
-    const auto deadline =
-        Clock::now() + std::chrono::duration_cast<Clock::duration>(options_.join_timeout);
-    const bool all = cv_.wait_until(lock, deadline, [this] { return exited_ == threads_.size(); });
-    lock.unlock();
-    for (auto& th : threads_) {
-      if (all) {
-        th.join();
-      } else {
-        th.detach();
-      }
-    }
-    threads_.clear();
-  }
-
   anvil_callbacks cb_;
   HostOptions options_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::shared_ptr<server::Exchange>> queue_;
-  bool stopping_ = false;
-  std::size_t exited_ = 0;
-  std::vector<std::thread> threads_;
+  RequestThreads threads_;
 };
 
 void drop_ref(anvil_request* r) {
@@ -205,55 +170,6 @@ void drop_ref(anvil_request* r) {
     server::Exchange* e = ex.get();
     e->post([keep = std::move(ex)] {});
   }
-}
-
-// A write's completion, waited for by a request thread (threads > 1).
-struct Completion {
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  std::error_code ec;
-  void signal(std::error_code e) {
-    {
-      std::lock_guard lock(m);
-      done = true;
-      ec = e;
-    }
-    cv.notify_one();
-  }
-};
-
-// Issues one write (issue(done)) and waits for its completion; gives up,
-// aborting the exchange, when the client takes no bytes for write_wait. The
-// caller's bytes stay referenced until the completion has run, so after an
-// abort it still waits for it (the abort makes it come).
-std::error_code write_and_wait(anvil_request* r,
-                               const std::function<void(server::WriteCallback)>& issue) {
-  auto c = std::make_shared<Completion>();
-  issue([c](std::error_code ec) { c->signal(ec); });
-  const auto patience =
-      std::chrono::duration_cast<Clock::duration>(r->handler.options().write_wait);
-  std::unique_lock lock(c->m);
-  std::uint64_t seen = r->ex->sent_bytes();
-  auto limit = Clock::now() + patience;
-  bool aborted = false;
-  while (!c->done) {
-    // Woken at least once a second to see whether the client still takes bytes.
-    c->cv.wait_until(lock, std::min(limit, Clock::now() + std::chrono::seconds(1)));
-    if (c->done || aborted) continue;
-    const std::uint64_t sent = r->ex->sent_bytes();
-    if (sent != seen) {
-      seen = sent;
-      limit = Clock::now() + patience;
-    } else if (Clock::now() >= limit) {
-      lock.unlock();
-      r->finished = true;
-      r->ex->abort();
-      aborted = true;
-      lock.lock();
-    }
-  }
-  return aborted ? std::make_error_code(std::errc::timed_out) : c->ec;
 }
 
 // Body writes and send_file: queued on the loop thread (copied, with resume
@@ -272,31 +188,12 @@ int issue(anvil_request* r, int flags,
     on_loop_write([ref = Ref(r)](std::error_code ec) { ref.r->handler.resume(ref.r, ec); }, last);
     return ANVIL_PENDING;
   }
-  const std::error_code ec = write_and_wait(r, waited_write);
+  const std::error_code ec = wait_for_write(*r->ex, r->handler.options().write_wait, waited_write);
   if (ec) {
     r->finished = true;
     return -ec.value();
   }
   return 0;
-}
-
-// "status\nname\nvalue..." -> start(); _pywsgi checked that no part holds a
-// line break.
-server::StartError start_packed(server::Exchange& ex, std::string_view packed) {
-  std::vector<server::Header> headers;
-  const std::size_t first = packed.find('\n');
-  const std::string_view status = packed.substr(0, first);
-  for (std::size_t at = first; at != std::string_view::npos;) {
-    const std::size_t name_end = packed.find('\n', at + 1);
-    if (name_end == std::string_view::npos) return server::StartError::bad_header_value;
-    const std::size_t value_end = packed.find('\n', name_end + 1);
-    headers.push_back({packed.substr(at + 1, name_end - at - 1),
-                       packed.substr(name_end + 1, value_end == std::string_view::npos
-                                                       ? std::string_view::npos
-                                                       : value_end - name_end - 1)});
-    at = value_end;
-  }
-  return ex.start(status, headers);
 }
 
 }  // namespace

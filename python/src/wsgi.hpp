@@ -27,26 +27,19 @@
 //    thread); N Python threads run the app and block (GIL released) on writes.
 #pragma once
 
-#include <array>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
-#include <unordered_map>
 #include <variant>
-#include <vector>
 
 #include <pybind11/pybind11.h>
 
 #include "anvil/server/handler.hpp"
+#include "host_common.hpp"
 #include "wsgi_environ.hpp"
 #include "wsgi_origin.hpp"
 
@@ -140,35 +133,19 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   using After = void (Transaction::*)(std::error_code);
   // Hands `out` to the core. With `after`: on the loop thread (threads == 1)
   // the completion runs after(ec) later, GIL taken; on a Python thread send()
-  // waits for it (wait_for) and runs after(ec) itself. Without: nothing waits,
-  // except a Python thread for bytes that are not the last (write()'s pace is
-  // the client's). Returns the completion's error when it waited, else none.
+  // waits for it (GIL released, wait_for_write, WsgiOptions::write_wait) and
+  // runs after(ec) itself. Without: nothing waits, except a Python thread for
+  // bytes that are not the last (write()'s pace is the client's). Returns the
+  // completion's error when it waited, else none.
   std::error_code send(Output out, bool last, After after = nullptr);
-  // Waits, GIL released, for the completion of issue(done); timed_out when
-  // the connection made no progress for WsgiOptions::write_wait (the
-  // exchange is then aborted).
-  std::error_code wait_for(const std::function<void(server::WriteCallback)>& issue);
   void sent(std::error_code ec);
   void write_bytes(PyObject* data, bool last);  // write() on both paths
   void fail(std::string_view where);
   void finish_ok();
   void close_iterable();
   void release();
-  // The fields of a head for Exchange::start(), as views; up to 32 without
-  // allocating.
-  class HeaderViews {
-   public:
-    void add(std::string_view name, std::string_view value);
-    std::span<const server::Header> all() const noexcept;
-
-   private:
-    std::array<server::Header, 32> small_;
-    std::vector<server::Header> big_;
-    std::size_t n_ = 0;
-  };
   bool may_add_length(std::uint64_t length) const;
-  bool restart_with_length(std::uint64_t length);
-  bool apply_head();
+  bool add_length(std::uint64_t length);
 
   WsgiHandler& handler_;
   std::shared_ptr<Exchange> ex_;
@@ -176,12 +153,12 @@ class Transaction : public std::enable_shared_from_this<Transaction> {
   bool finished_ = false;
   bool called_ = false;       // start_response was called
   bool head_error_ = false;   // status/headers rejected: answer 500
-  bool has_length_ = false;   // the app gave Content-Length
+  bool has_length_ = false;   // the head has a Content-Length: length_
   bool wrote_ = false;        // write() or a body piece has gone to the core
   PyObject* chan_ = nullptr;  // Python-side path: the channel (borrowed)
   std::int64_t py_environ_ns_ = 0;
+  std::uint64_t length_ = 0;
   std::string status_;
-  std::vector<std::pair<std::string, std::string>> headers_;
   std::string head_error_text_;
 
   py::object result_;     // what the app returned (close() target)
@@ -210,9 +187,10 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   const WsgiOptions& options() const noexcept { return options_; }
 
  private:
-  void run_threads();
+  // GIL held: one request through a Transaction, on the C-API or the
+  // Python-side path (chan: the calling thread's channel).
+  void serve(std::shared_ptr<Exchange> ex, bool async, const py::object& chan);
   void thread_main();
-  void join_threads();
 
   py::object app_;
   WsgiOptions options_;
@@ -223,12 +201,7 @@ class WsgiHandler : public server::Handler, public std::enable_shared_from_this<
   py::object dispatch_, dispatch_stats_, loop_chan_;
 
   // --threads N: requests handed from the loop thread to Python threads.
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::deque<std::shared_ptr<Exchange>> queue_;
-  bool stopping_ = false;
-  std::size_t exited_ = 0;  // threads that have left thread_main
-  std::vector<std::thread> threads_;
+  RequestThreads threads_;
 };
 
 // Registers StartResponse, Input and FileWrapper in the module.

@@ -1,6 +1,5 @@
 // WsgiHandler: the dispatch of requests to the loop thread or to Python
 // threads, and each worker's WSGI state.
-#include <chrono>
 #include <cstdio>
 #include <optional>
 
@@ -29,7 +28,7 @@ WsgiHandler::WsgiHandler(py::object app, const WsgiOptions& options)
     // threads started from C need it made first (PyPy issue #2274).
     PyEval_InitThreads();
 #endif
-    run_threads();
+    threads_.start(options_.threads, [this] { thread_main(); });
   }
 }
 
@@ -47,25 +46,20 @@ WsgiHandler::~WsgiHandler() {
 void WsgiHandler::handle(std::shared_ptr<Exchange> exchange) {
   if (options_.threads <= 1) {
     py::gil_scoped_acquire gil;
-    auto t = std::make_shared<Transaction>(*this, std::move(exchange), /*async=*/true);
-    if (options_.python_side) {
-      const bool stats = t->exchange()->stats_enabled();
-      t->run_py((stats ? dispatch_stats_ : dispatch_).ptr(), loop_chan_.ptr());
-    } else {
-      t->run();
-    }
+    serve(std::move(exchange), /*async=*/true, loop_chan_);
     return;
   }
-  {
-    std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(exchange));
-  }
-  cv_.notify_one();
+  threads_.push(std::move(exchange));
 }
 
-void WsgiHandler::run_threads() {
-  threads_.reserve(static_cast<std::size_t>(options_.threads));
-  for (int i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { thread_main(); });
+void WsgiHandler::serve(std::shared_ptr<Exchange> ex, bool async, const py::object& chan) {
+  auto t = std::make_shared<Transaction>(*this, std::move(ex), async);
+  if (options_.python_side) {
+    const bool stats = t->exchange()->stats_enabled();
+    t->run_py((stats ? dispatch_stats_ : dispatch_).ptr(), chan.ptr());
+  } else {
+    t->run();
+  }
 }
 
 void WsgiHandler::thread_main() {
@@ -76,34 +70,20 @@ void WsgiHandler::thread_main() {
     std::shared_ptr<Exchange> ex;
     {
       py::gil_scoped_release unlocked;
-      std::unique_lock lock(mutex_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) {
-        ++exited_;
-        cv_.notify_all();
-        return;
-      }
-      ex = std::move(queue_.front());
-      queue_.pop_front();
+      ex = threads_.next();
     }
-    auto t = std::make_shared<Transaction>(*this, std::move(ex), /*async=*/false);
-    if (options_.python_side) {
-      const bool stats = t->exchange()->stats_enabled();
-      t->run_py((stats ? dispatch_stats_ : dispatch_).ptr(), chan.ptr());
-    } else {
-      t->run();
-    }
+    if (!ex) return;
+    serve(std::move(ex), /*async=*/false, chan);
   }
 }
 
 void WsgiHandler::stop() {
   {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;
-    stopping_ = true;
+    // The threads need the GIL to finish; wait without it.
+    std::optional<py::gil_scoped_release> unlocked;
+    if (options_.threads > 1 && PyGILState_Check() != 0) unlocked.emplace();
+    if (!threads_.stop(options_.join_timeout)) return;
   }
-  cv_.notify_all();
-  join_threads();
   // Workers leave with _exit(): what the app printed must be flushed now.
   py::gil_scoped_acquire gil;
   for (const char* name : {"stdout", "stderr"}) {
@@ -114,28 +94,6 @@ void WsgiHandler::stop() {
       PyErr_Clear();  // a closed or replaced stream: nothing to flush
     }
   }
-}
-
-void WsgiHandler::join_threads() {
-  if (threads_.empty()) return;
-  // The threads need the GIL to finish; wait without it. A thread still in
-  // the app after the graceful timeout is left behind: the worker is exiting.
-  std::optional<py::gil_scoped_release> unlocked;
-  if (PyGILState_Check() != 0) unlocked.emplace();
-  std::unique_lock lock(mutex_);
-  const auto deadline =
-      std::chrono::steady_clock::now() +
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.join_timeout);
-  const bool all = cv_.wait_until(lock, deadline, [this] { return exited_ == threads_.size(); });
-  lock.unlock();
-  for (auto& th : threads_) {
-    if (all) {
-      th.join();
-    } else {
-      th.detach();
-    }
-  }
-  threads_.clear();
 }
 
 void WsgiHandler::log_error(std::string_view context) {

@@ -226,21 +226,7 @@ PyObject* Transaction::py_next() {
 }
 
 void Transaction::py_start(std::string_view packed) {
-  // "status\nname\nvalue..."; _pywsgi checked that no part holds a line break.
-  HeaderViews hs;
-  const std::size_t first = packed.find('\n');
-  const std::string_view status = packed.substr(0, first);
-  for (std::size_t at = first; at != std::string_view::npos;) {
-    const std::size_t name_end = packed.find('\n', at + 1);
-    if (name_end == std::string_view::npos) throw py::value_error("start: a name without value");
-    const std::size_t value_end = packed.find('\n', name_end + 1);
-    hs.add(packed.substr(at + 1, name_end - at - 1),
-           packed.substr(name_end + 1, value_end == std::string_view::npos
-                                           ? std::string_view::npos
-                                           : value_end - name_end - 1));
-    at = value_end;
-  }
-  const server::StartError e = ex_->start(status, hs.all());
+  const server::StartError e = start_packed(*ex_, packed);
   if (e != server::StartError::none) {
     throw py::value_error("start_response: " + std::string(start_error_text(e)));
   }

@@ -9,8 +9,7 @@
 #include <array>
 #include <charconv>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
+#include <vector>
 
 #include "anvil/parser/text.hpp"
 #include "wsgi.hpp"
@@ -69,47 +68,6 @@ using parser::text::iequals;
 
 std::string_view start_error_text(server::StartError e) { return server::describe(e); }
 
-// A write's completion, waited for by a Python thread (threads > 1).
-struct Completion {
-  std::mutex m;
-  std::condition_variable cv;
-  bool done = false;
-  std::error_code ec;
-  void signal(std::error_code e) {
-    {
-      std::lock_guard lock(m);
-      done = true;
-      ec = e;
-    }
-    cv.notify_one();
-  }
-};
-
-std::error_code Transaction::wait_for(const std::function<void(server::WriteCallback)>& issue) {
-  auto c = std::make_shared<Completion>();
-  issue([c](std::error_code ec) { c->signal(ec); });
-  const auto patience = std::chrono::duration_cast<Clock::duration>(handler_.options().write_wait);
-  py::gil_scoped_release unlocked;
-  std::unique_lock lock(c->m);
-  std::uint64_t seen = ex_->sent_bytes();
-  auto limit = Clock::now() + patience;
-  while (!c->done) {
-    // Woken at least once a second to see whether the client still takes bytes.
-    c->cv.wait_until(lock, std::min(limit, Clock::now() + std::chrono::seconds(1)));
-    if (c->done) break;
-    const std::uint64_t sent = ex_->sent_bytes();
-    if (sent != seen) {
-      seen = sent;
-      limit = Clock::now() + patience;
-    } else if (Clock::now() >= limit) {
-      lock.unlock();
-      ex_->abort();
-      return std::make_error_code(std::errc::timed_out);
-    }
-  }
-  return c->ec;
-}
-
 std::error_code Transaction::send(Output out, bool last, After after) {
   auto issue = [&](server::WriteCallback done) {
     if (auto* copy = std::get_if<std::string>(&out)) {
@@ -132,7 +90,11 @@ std::error_code Transaction::send(Output out, bool last, After after) {
     });
     return {};
   }
-  const std::error_code ec = wait_for(issue);
+  std::error_code ec;
+  {
+    py::gil_scoped_release unlocked;  // issue() touches no Python object
+    ec = wait_for_write(*ex_, handler_.options().write_wait, issue);
+  }
   if (after != nullptr) (this->*after)(ec);
   return ec;
 }
@@ -233,29 +195,6 @@ bool Transaction::check_head_set() {
   return true;
 }
 
-void Transaction::HeaderViews::add(std::string_view name, std::string_view value) {
-  if (n_ < small_.size()) {
-    small_[n_] = {name, value};
-  } else {
-    if (big_.empty()) big_.assign(small_.begin(), small_.end());
-    big_.push_back({name, value});
-  }
-  ++n_;
-}
-
-std::span<const server::Header> Transaction::HeaderViews::all() const noexcept {
-  return big_.empty() ? std::span(small_.data(), n_) : std::span(big_);
-}
-
-bool Transaction::apply_head() {
-  HeaderViews hs;
-  for (const auto& [name, value] : headers_) hs.add(name, value);
-  const server::StartError e = ex_->start(status_, hs.all());
-  if (e == server::StartError::none) return true;
-  head_error_text_ = std::string(start_error_text(e));
-  return false;
-}
-
 // PEP 3333 lets a server add the Content-Length of a body it knows whole,
 // within RFC 9110 §8.6: never on 204 or 304 (a 304's length would be the
 // 200's, which only the app knows), and never 0 on HEAD, where an empty body
@@ -266,10 +205,16 @@ bool Transaction::may_add_length(std::uint64_t length) const {
   return length > 0 || ex_->request().method != "HEAD";
 }
 
-bool Transaction::restart_with_length(std::uint64_t length) {
-  headers_.emplace_back("Content-Length", decimal(length));
+// The head start_response gave the core gets the field; it is not built again.
+bool Transaction::add_length(std::uint64_t length) {
+  const server::StartError e = ex_->add_length(length);
+  if (e != server::StartError::none) {
+    head_error_text_ = std::string(start_error_text(e));
+    return false;
+  }
   has_length_ = true;
-  return apply_head();
+  length_ = length;
+  return true;
 }
 
 void Transaction::start_response(py::handle status, py::handle headers, py::handle exc_info) {
@@ -299,8 +244,9 @@ void Transaction::start_response(py::handle status, py::handle headers, py::hand
   }
   std::vector<std::pair<std::string, std::string>> new_headers;
   bool has_length = false;
+  std::uint64_t length = 0;
   const Py_ssize_t n = PyList_GET_SIZE(headers.ptr());
-  new_headers.reserve(static_cast<std::size_t>(n) + 1);
+  new_headers.reserve(static_cast<std::size_t>(n));
   for (Py_ssize_t i = 0; i < n; ++i) {
     PyObject* item = PyList_GET_ITEM(headers.ptr(), i);
     if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
@@ -315,15 +261,25 @@ void Transaction::start_response(py::handle status, py::handle headers, py::hand
       throw py::value_error("start_response: hop-by-hop header field '" + name +
                             "' (PEP 3333: the server frames the response)");
     }
-    if (iequals(name, "content-length")) has_length = true;
+    if (iequals(name, "content-length") && !has_length) {
+      has_length = true;
+      // A value that is not a number leaves 0: start() refuses it below.
+      std::from_chars(value.data(), value.data() + value.size(), length);
+    }
     new_headers.emplace_back(std::move(name), std::move(value));
   }
+  HeaderViews fields;
+  for (const auto& [name, value] : new_headers) fields.add(name, value);
+  const server::StartError e = ex_->start(new_status, fields.all());
   called_ = true;
   status_ = std::move(new_status);
-  headers_ = std::move(new_headers);
   has_length_ = has_length;
-  head_error_ = !apply_head();
-  if (head_error_) throw py::value_error("start_response: " + head_error_text_);
+  length_ = length;
+  head_error_ = e != server::StartError::none;
+  if (head_error_) {
+    head_error_text_ = std::string(start_error_text(e));
+    throw py::value_error("start_response: " + head_error_text_);
+  }
 }
 
 void Transaction::write_callable(py::handle data) {
@@ -351,7 +307,7 @@ void Transaction::send_list(py::handle seq) {
   if (!check_head_set()) return fail("sending the response");
   // PEP 3333: a server may add Content-Length when the app's whole body is
   // known and none was given (here: a list of at most one item).
-  if (!has_length_ && !wrote_ && n <= 1 && may_add_length(total) && !restart_with_length(total)) {
+  if (!has_length_ && !wrote_ && n <= 1 && may_add_length(total) && !add_length(total)) {
     head_error_ = true;
     return fail("sending the response");
   }
@@ -410,14 +366,8 @@ bool Transaction::try_send_file(py::handle result) {
   }
   std::uint64_t count = st.st_size > offset ? static_cast<std::uint64_t>(st.st_size - offset) : 0;
   if (has_length_) {
-    for (const auto& [name, value] : headers_) {
-      std::uint64_t given = 0;
-      if (iequals(name, "content-length") &&
-          std::from_chars(value.data(), value.data() + value.size(), given).ec == std::errc{}) {
-        count = std::min(count, given);
-      }
-    }
-  } else if (!wrote_ && may_add_length(count) && !restart_with_length(count)) {
+    count = std::min(count, length_);
+  } else if (!wrote_ && may_add_length(count) && !add_length(count)) {
     head_error_ = true;
     fail("sending a file");
     return true;
@@ -475,7 +425,7 @@ void Transaction::pump() {
 
 void Transaction::finish_ok() {
   if (!check_head_set()) return fail("finishing the response");
-  if (!has_length_ && !wrote_ && may_add_length(0) && !restart_with_length(0)) {
+  if (!has_length_ && !wrote_ && may_add_length(0) && !add_length(0)) {
     head_error_ = true;
     return fail("finishing the response");
   }

@@ -821,6 +821,12 @@ StartError Connection::start(std::string_view status, std::span<const Header> he
   return StartError::none;
 }
 
+StartError Connection::add_length(std::uint64_t n) {
+  if (headers_sent()) return StartError::already_sent;
+  if (!started_) return StartError::bad_status;  // no head to add to
+  return server::add_length(r_->head, n);
+}
+
 template <typename F>
 void Connection::on_loop(F&& f) {
   if (on_loop_thread()) {

@@ -98,6 +98,7 @@ class Connection final : public Exchange, public std::enable_shared_from_this<Co
   std::string_view buffered_body() const noexcept override;
   BodyRead read_body(char* dst, std::size_t n) override;
   StartError start(std::string_view status, std::span<const Header> headers) override;
+  StartError add_length(std::uint64_t n) override;
   bool headers_sent() const noexcept override {
     return headers_sent_.load(std::memory_order_acquire);
   }

@@ -101,6 +101,18 @@ StartError build_head(std::string_view status, std::span<const Header> headers, 
   return StartError::none;
 }
 
+StartError add_length(ResponseHead& h, std::uint64_t n) {
+  if (h.has_length) return h.length == n ? StartError::none : StartError::bad_content_length;
+  if (h.has_te) return StartError::bad_framing;
+  h.has_length = true;
+  h.length = n;
+  if (h.status == 204) return StartError::none;
+  h.text += "Content-Length: ";
+  append_decimal(h.text, n);
+  h.text += "\r\n";
+  return StartError::none;
+}
+
 void internal_error_head(ResponseHead& out) {
   out.text.assign("HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n");
   out.status = 500;

@@ -43,6 +43,14 @@ struct ResponseHead {
 // passed). On an error `out` is left unspecified.
 StartError build_head(std::string_view status, std::span<const Header> headers, ResponseHead& out);
 
+// Adds "Content-Length: n" to a head that build_head() accepted, for a
+// handler that learns its whole body only after start() (PEP 3333's one-item
+// list), without building the head again: the field goes last, as if the
+// handler had given it last. A head with the same length is left as it is;
+// another length is bad_content_length, a Transfer-Encoding bad_framing. A
+// 204's length is recorded but not written (RFC 9110 §8.6, as build_head).
+StartError add_length(ResponseHead& h, std::uint64_t n);
+
 // The fixed 500 answer for a handler that produced no response.
 void internal_error_head(ResponseHead& out);
 

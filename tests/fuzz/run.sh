@@ -1,5 +1,6 @@
 #!/bin/sh
 # Usage: tests/fuzz/run.sh [--grow] SECONDS [extra libFuzzer flags]
+#        tests/fuzz/run.sh --build-only
 #
 # Configures and builds the fuzz targets in build-fuzz (clang-14, libFuzzer +
 # ASan + UBSan; tests/fuzz/CMakeLists.txt instruments anvil_parser, llhttp and
@@ -16,10 +17,17 @@
 # Exits non-zero on any finding; the input that triggered it is saved under
 # build-fuzz/fuzz-artifacts/ and can be replayed with
 #   build-fuzz/bin/<target> build-fuzz/fuzz-artifacts/crash-...
+# --build-only configures and builds the targets and fuzzes nothing (make
+# test-builds).
 # Environment: ANVIL_FUZZ_BUILD_DIR (default: <repo>/build-fuzz), JOBS (build, default 2).
 set -eu
 
 grow=0
+build_only=0
+if [ "${1:-}" = "--build-only" ]; then
+  build_only=1
+  set -- 0
+fi
 if [ "${1:-}" = "--grow" ]; then
   grow=1
   shift
@@ -48,6 +56,7 @@ fi
 for entry in $targets; do
   cmake --build "$build" -j"${JOBS:-2}" --target "${entry%%:*}"
 done
+[ "$build_only" -eq 0 ] || exit 0
 
 artifacts="$build/fuzz-artifacts"
 mkdir -p "$artifacts"

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
 #include <cstdio>
 #include <fstream>
 #include <ostream>
@@ -65,13 +67,26 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"zero_pipeline", {"--pipeline", "0", kUrl}}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// The first CPU this process may run on: --cpus takes only those (the test
+// may itself run under taskset).
+int first_allowed_cpu() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+    if (CPU_ISSET(cpu, &allowed)) return cpu;
+  return 0;
+}
+
 TEST(ParseArgs, ReadsEveryOption) {
+  const int cpu = first_allowed_cpu();
+  const std::string cpus = std::to_string(cpu) + "," + std::to_string(cpu);
   auto r = parse({"-t",
                   "2",
                   "-c",
                   "64",
                   "--cpus",
-                  "0,0",
+                  cpus,
                   "--close",
                   "--requests",
                   "1000",
@@ -97,7 +112,7 @@ TEST(ParseArgs, ReadsEveryOption) {
   const auto& c = std::get<Config>(r);
   EXPECT_EQ(c.threads, 2);
   EXPECT_EQ(c.connections, 64);
-  EXPECT_EQ(c.cpus, (std::vector<int>{0, 0}));  // CPU 0 exists everywhere
+  EXPECT_EQ(c.cpus, (std::vector<int>{cpu, cpu}));
   EXPECT_TRUE(c.close);
   EXPECT_EQ(c.requests.value_or(0), 1000u);
   EXPECT_EQ(c.warmup, 100u);

@@ -44,6 +44,15 @@ def test_a_refused_status_returns_the_reason(host):
     assert r.body == b"1 invalid status line (expected 'NNN reason')"
 
 
+def test_the_head_comes_split_at_starts(host):
+    # An empty value too: a part of length 0 between two line breaks.
+    r = get(host, "/parts?q", headers=[("X-One", "1"), ("X-Empty", ""), ("X-Two", "a b")])
+    assert r.status == 200
+    packed, _, sliced = r.body.partition(b"\0\0")
+    assert b"\nX-Empty\n\nX-Two\n" in packed
+    assert sliced.split(b"\0") == packed.split(b"\n")
+
+
 def test_respond_sends_a_packed_head_and_body(host):
     r = get(host, "/respond")
     assert (r.status, r.header("X-Packed"), r.body) == (201, "yes", b"made")

@@ -1,5 +1,5 @@
-// build_head(): the framing rules a handler's head must keep (one framing
-// field on the wire), the regression tests of what head_fuzz found.
+// build_head() and add_length(): the framing rules a handler's head must keep
+// (one framing field on the wire), the regression tests of what head_fuzz found.
 #include <gtest/gtest.h>
 
 #include <initializer_list>
@@ -75,6 +75,42 @@ TEST(BuildHead, InterimStatusAnd204Length) {
   EXPECT_EQ(build_head("204 No Content", bad, h), StartError::bad_content_length);
   ASSERT_EQ(build_head("304 Not Modified", fields, h), StartError::none);
   EXPECT_EQ(h.text, "HTTP/1.1 304 Not Modified\r\nContent-Length: 0\r\nX-A: b\r\n");
+}
+
+// add_length(): the head a handler gets when it learns its length after
+// start() is the one it would have got giving the field last.
+TEST(AddLength, EqualsTheFieldGivenLast) {
+  ResponseHead late, given;
+  ASSERT_EQ(build({{"Content-Type", "text/plain"}, {"X-A", "b"}}, late), StartError::none);
+  ASSERT_EQ(add_length(late, 12), StartError::none);
+  ASSERT_EQ(build({{"Content-Type", "text/plain"}, {"X-A", "b"}, {"Content-Length", "12"}}, given),
+            StartError::none);
+  EXPECT_EQ(late.text, given.text);
+  EXPECT_EQ(late.text,
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-A: b\r\n"
+            "Content-Length: 12\r\n");
+  EXPECT_TRUE(late.has_length);
+  EXPECT_EQ(late.length, 12u);
+}
+
+TEST(AddLength, KeepsOneFramingField) {
+  ResponseHead h;
+  ASSERT_EQ(build({{"Content-Length", "7"}}, h), StartError::none);
+  EXPECT_EQ(add_length(h, 7), StartError::none);  // the same length: one field still
+  EXPECT_EQ(h.text, "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n");
+  EXPECT_EQ(add_length(h, 8), StartError::bad_content_length);
+  ASSERT_EQ(build({{"Transfer-Encoding", "gzip"}}, h), StartError::none);
+  EXPECT_EQ(add_length(h, 3), StartError::bad_framing);
+  EXPECT_FALSE(h.has_length);
+}
+
+// RFC 9110 §8.6, as build_head: a 204's length is recorded, not written.
+TEST(AddLength, NotWrittenOn204) {
+  ResponseHead h;
+  ASSERT_EQ(build_head("204 No Content", {}, h), StartError::none);
+  ASSERT_EQ(add_length(h, 0), StartError::none);
+  EXPECT_EQ(h.text, "HTTP/1.1 204 No Content\r\n");
+  EXPECT_TRUE(h.has_length);
 }
 
 }  // namespace

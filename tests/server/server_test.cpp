@@ -147,6 +147,26 @@ class StartCheckHandler final : public Handler {
   std::string outcome;
 };
 
+// Learns its body's length after start(), as a WSGI app's one-item list:
+// add_length() before start() and after the first write is refused.
+class LateLengthHandler final : public Handler {
+ public:
+  void handle(std::shared_ptr<Exchange> ex) override {
+    const Header h[] = {{"X-A", "b"}};
+    std::string result;
+    result += ex->add_length(5) == StartError::bad_status ? "s" : "-";
+    EXPECT_EQ(ex->start("200 OK", h), StartError::none);
+    result += ex->add_length(5) == StartError::none ? "l" : "-";
+    result += ex->add_length(6) == StartError::bad_content_length ? "c" : "-";
+    ex->write(std::string("hello"), {}, true);
+    result += ex->add_length(5) == StartError::already_sent ? "a" : "-";
+    std::lock_guard lk(m);
+    outcome = result;
+  }
+  std::mutex m;
+  std::string outcome;
+};
+
 // Answers 204 with the handler's own Content-Length, which RFC 9110 §8.6 keeps
 // off the wire.
 class NoContentHandler final : public Handler {
@@ -361,6 +381,26 @@ TEST_P(Core, StartValidatesStatusAndHeaders) {
   EXPECT_TRUE(c.closed_by_peer());  // the app's Connection: close
   std::lock_guard lk(h->m);
   EXPECT_EQ(h->outcome, "siccvn");
+}
+
+// On HTTP/1.1 and 1.0 alike, a length added after start() frames the body
+// (not chunked, not ended by the connection's close).
+TEST_P(Core, LengthAddedAfterStartFramesTheBody) {
+  auto h = std::make_shared<LateLengthHandler>();
+  Running s(config(), h);
+  for (std::string_view req : {kGet, std::string_view("GET / HTTP/1.0\r\n\r\n")}) {
+    Client c = s.client();
+    ASSERT_TRUE(c.send(req));
+    auto r = c.read();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->field("Content-Length"), "5");
+    EXPECT_EQ(r->field("X-A"), "b");
+    EXPECT_FALSE(r->has("Transfer-Encoding"));
+    EXPECT_EQ(r->body, "hello");
+    std::lock_guard lk(h->m);
+    EXPECT_EQ(h->outcome, "slca");
+  }
 }
 
 TEST_P(Core, NoContentLengthOn204) {

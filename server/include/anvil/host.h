@@ -12,10 +12,13 @@
  *  - request gets the head packed as _pywsgi.make_dispatcher documents it
  *    ("method\ntarget\npath\nquery\nminor\ncontent_length\nserver_name\n
  *    server_port\nremote_addr\nremote_port\nscheme\nhost" then "\nname\nvalue"
- *    per field, latin-1) and, when ANVIL_BODY_BUFFERED is set, the whole body
- *    (else read it with anvil_read_body). Both pointers are valid only during
- *    the callback. The callee owns one reference to req and gives it back
- *    with anvil_release() (later is fine); no call on req after that.
+ *    per field, latin-1), already split: for i < parts, part i is the bytes
+ *    from head + starts[i] up to (not with) its '\n' at head + starts[i + 1]
+ *    - 1; starts[parts] is head_len + 1. When ANVIL_BODY_BUFFERED is set,
+ *    body is the whole body (else read it with anvil_read_body). The pointers
+ *    are valid only during the callback. The callee owns one reference to req
+ *    and gives it back with anvil_release() (later is fine); no call on req
+ *    after that.
  *  - The response: anvil_start (repeatable until the first write), then
  *    anvil_write / anvil_send_file, then anvil_finish (or ANVIL_LAST), or
  *    anvil_abort at any time; anvil_respond does start + whole body + finish.
@@ -61,7 +64,8 @@ typedef struct anvil_callbacks {
   /* In each worker when it stops, after the last request. */
   void (*worker_stop)(void* user);
   void (*request)(void* user, anvil_request* req, const char* head, size_t head_len,
-                  const char* body, size_t body_len, int flags);
+                  const uint32_t* starts, size_t parts, const char* body, size_t body_len,
+                  int flags);
   /* A write or send_file made with ANVIL_NOTIFY completed: error 0, or an errno. */
   void (*resume)(void* user, anvil_request* req, int error);
   /* Forks the process, as fork(2) returns (the interpreter's own os.fork, so

@@ -5,6 +5,8 @@ checks the ABI's own contract with. Run as a script:
 server option, by flag). Routes (the target's path):
 
   /head            the packed request head, as the body
+  /parts           the packed head, two NULs, then its parts as sliced at
+                   `starts`, NUL-separated
   /bad-status      start("20 OK") is refused: "CODE TEXT" of the refusal
   /respond         anvil_respond with a packed "head NUL body"
   /body            the body read with anvil_read_body: "FLAGS LENGTH SUM"
@@ -41,8 +43,9 @@ class RawHost:
     def worker_stop(self):
         sys.stderr.flush()
 
-    def request(self, req, head, head_len, body, body_len, flags):
+    def request(self, req, head, head_len, starts, parts, body, body_len, flags):
         packed = ffi.unpack(head, head_len)
+        sliced = [packed[starts[i]:starts[i + 1] - 1] for i in range(parts)]
         path = packed.split(b"\n")[2].decode("latin-1")
         route = getattr(self, "route_" + path.strip("/").replace("-", "_"), None)
         if route is None:
@@ -51,7 +54,7 @@ class RawHost:
             lib.anvil_release(req)
             return
         data = ffi.unpack(body, body_len) if body_len else b""
-        if route(req, packed, data, flags):
+        if route(req, packed, sliced, data, flags):
             return  # released later (resume)
         lib.anvil_release(req)
 
@@ -63,24 +66,25 @@ class RawHost:
             lib.anvil_write(req, what, len(what), lib.ANVIL_LAST)
         lib.anvil_release(req)
 
-    # --- routes: True when the request is released later --------------------
-    def route_head(self, req, packed, body, flags):
+    # --- routes (sliced: the head's parts, cut at `starts`): True when the
+    # request is released later -----------------------------------------------
+    def route_head(self, req, packed, sliced, body, flags):
         h = head_of("200 OK", ("Content-Type", "text/plain"))
         assert lib.anvil_start(req, h, len(h)) == 0
         lib.anvil_write(req, packed, len(packed), 0)
         lib.anvil_finish(req)
 
-    def route_bad_status(self, req, packed, body, flags):
+    def route_bad_status(self, req, packed, sliced, body, flags):
         h = head_of("20 OK")
         code = lib.anvil_start(req, h, len(h))
         text = ffi.string(lib.anvil_start_error_text(code)).decode()
         self.reply(req, f"{code} {text}".encode())
 
-    def route_respond(self, req, packed, body, flags):
+    def route_respond(self, req, packed, sliced, body, flags):
         r = head_of("201 Created", ("X-Packed", "yes")) + b"\0made"
         assert lib.anvil_respond(req, r, len(r)) == 0
 
-    def route_body(self, req, packed, body, flags):
+    def route_body(self, req, packed, sliced, body, flags):
         if not flags & lib.ANVIL_BODY_BUFFERED:
             piece = ffi.new("char[]", 1000)
             parts = []
@@ -94,7 +98,7 @@ class RawHost:
         buffered = "buffered" if flags & lib.ANVIL_BODY_BUFFERED else "read"
         self.reply(req, f"{buffered} {len(body)} {sum(body)}".encode())
 
-    def route_notify(self, req, packed, body, flags):
+    def route_notify(self, req, packed, sliced, body, flags):
         h = head_of("200 OK")
         lib.anvil_start(req, h, len(h))
         one = b"one"
@@ -106,17 +110,17 @@ class RawHost:
             return True
         lib.anvil_write(req, b"two\n", 4, lib.ANVIL_LAST)
 
-    def route_after_finish(self, req, packed, body, flags):
+    def route_after_finish(self, req, packed, sliced, body, flags):
         self.reply(req, b"done")
         rc = lib.anvil_write(req, b"late", 4, 0)
         sys.stderr.write(f"raw_host: write after finish: {rc}\n")
         sys.stderr.flush()
 
-    def route_unfinished(self, req, packed, body, flags):
+    def route_unfinished(self, req, packed, sliced, body, flags):
         h = head_of("200 OK")
         lib.anvil_start(req, h, len(h))
 
-    def route_file(self, req, packed, body, flags):
+    def route_file(self, req, packed, sliced, body, flags):
         fd = os.open(SELF, os.O_RDONLY)
         size = os.fstat(fd).st_size
         h = head_of("200 OK", ("Content-Length", str(size)))
@@ -126,6 +130,9 @@ class RawHost:
             self.pending[req] = fd  # open until the completion
             return True
         os.close(fd)
+
+    def route_parts(self, req, packed, sliced, body, flags):
+        self.reply(req, packed + b"\0\0" + b"\0".join(sliced))
 
     @staticmethod
     def reply(req, data):

@@ -14,8 +14,9 @@
 //    calls of one exchange take effect in the order they were made (make them
 //    from one thread at a time). Spans in request() and buffered_body() stay
 //    valid until finish() or abort() has been called.
-//  * A response is start() (may be repeated until the first write), then any
-//    number of write()/send_file(), then finish() (or a write with last=true),
+//  * A response is start() (may be repeated until the first write; then
+//    add_length() when the body's length is known late), then any number of
+//    write()/send_file(), then finish() (or a write with last=true),
 //    or abort() at any time. Data passed by span must stay alive until its
 //    callback; callbacks run on the loop thread, never inside the call that
 //    queued them.
@@ -121,6 +122,14 @@ class Exchange {
   // no Content-Length on HTTP/1.1 (HTTP/1.0: the body ends with the
   // connection). Thread-safe; copies what it needs.
   virtual StartError start(std::string_view status, std::span<const Header> headers) = 0;
+  // Adds Content-Length: n, as the last field, to the head of the last
+  // successful start(), without building the head again: for a handler that
+  // knows its whole body only after start() (PEP 3333's one-item list).
+  // already_sent after the first write; bad_status before any start();
+  // bad_content_length or bad_framing when the head has another length or a
+  // Transfer-Encoding (the same length again changes nothing). Thread-safe
+  // as start().
+  virtual StartError add_length(std::uint64_t n) = 0;
   // True once the head is queued for the wire (after the first write/finish).
   virtual bool headers_sent() const noexcept = 0;
   // Body pieces (gathered into one writev with the head when it is still
