@@ -13,7 +13,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 py=$1 rounds=$2 requests=$3
 shift 3
-hammer=$ROOT/build/bin/hammer
+. "$ROOT/bench/server/wsgi_server.sh"
 req=$(mktemp /tmp/anvil-ka.XXXXXX.http)
 trap 'rm -f "$req"' EXIT
 grep -v -i '^connection:' "$ROOT/bench/requests/chrome-2013.http" >"$req"
@@ -23,25 +23,12 @@ echo "wsgi_paths: $py, $rounds rounds of $requests requests, load average $(cut 
 for round in $(seq "$rounds"); do
   for path in "$@"; do
     log=$(mktemp)
-    args=(hello:app)
-    env=(ANVIL_WSGI_PATH="$path")
-    if [ "$path" = native ]; then args=(--native hello); env=(); fi
-    (cd "$ROOT/bench/apps" && exec env "${env[@]}" PYTHONPATH="$ROOT/python:." taskset -c 0 \
-      "$py" -m anvil --workers 0 --bind 127.0.0.1:0 "${args[@]}") 2>"$log" &
-    pid=$!
-    url=""
-    for _ in $(seq 600); do
-      url=$(sed -n 's/^anvil: listening on \(http:[^ ]*\)$/\1/p' "$log")
-      [ -n "$url" ] && break
-      sleep 0.05
-    done
-    [ -n "$url" ] || { cat "$log" >&2; kill "$pid"; exit 1; }
-    taskset -c 1 "$hammer" -c 40 --requests "$requests" --no-progress --request "$req" "$url/" >/dev/null
+    start_wsgi_server "$py" "$path" "$log"
+    hammer_run "$requests" "$req"
     t0=$(cpu_ticks "$pid")
-    taskset -c 1 "$hammer" -c 40 --requests "$requests" --no-progress --request "$req" "$url/" >/dev/null
+    hammer_run "$requests" "$req"
     t1=$(cpu_ticks "$pid")
-    kill -INT "$pid"
-    wait "$pid" || true
+    stop_wsgi_server
     rm -f "$log"
     us=$(awk -v t="$((t1 - t0))" -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz / n * 1e6}')
     echo "  round $round $path: $us us CPU/request"
