@@ -20,7 +20,7 @@ DEPS := cmake make g++ clang-14 libclang-rt-14-dev clang-format-14 \
 	libgtest-dev libbenchmark-dev liburing-dev python3-pytest libhttp-parser-dev \
 	python3-pip python3-setuptools python3-wheel python3-venv pypy3-venv \
 	python3-flask python3-falcon python3-bottle nginx-light iproute2 \
-	python3-cffi
+	python3-cffi python3-pytest-xdist
 # Peers the benchmarks and the survey compare against (and nginx-light, in
 # DEPS for make cluster).
 BENCH_DEPS := wrk apache2-utils uwsgi uwsgi-plugin-python3 python3-django \
@@ -124,14 +124,19 @@ test-soak: build
 # pytest runs on CPython; the servers under test run on CPython, then on PyPy,
 # each on its default WSGI path (capi; cffi), then on each of its other two
 # (ANVIL_WSGI_PATH): every path on both interpreters.
+# PYTEST_JOBS pytest workers (pytest-xdist) run the files side by side, each
+# file's tests in one worker (its module-scoped servers start once); most of
+# the suite waits on the servers it starts. PYTEST_JOBS=0: one process.
+PYTEST_JOBS ?= 2
+PYTEST := $(PYTHON) -m pytest -q -n $(PYTEST_JOBS) --dist loadfile tests/python
 test-python: build
-	ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
-	ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
+	ANVIL_TEST_PYTHON=$(PYTHON) $(PYTEST)
+	ANVIL_TEST_PYTHON=$(PYPY) $(PYTEST)
 	@echo "test-python: again with each interpreter on its other WSGI paths (ANVIL_WSGI_PATH)"
-	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
-	ANVIL_WSGI_PATH=cffi ANVIL_TEST_PYTHON=$(PYTHON) $(PYTHON) -m pytest -q tests/python
-	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
-	ANVIL_WSGI_PATH=capi ANVIL_TEST_PYTHON=$(PYPY) $(PYTHON) -m pytest -q tests/python
+	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYTHON) $(PYTEST)
+	ANVIL_WSGI_PATH=cffi ANVIL_TEST_PYTHON=$(PYTHON) $(PYTEST)
+	ANVIL_WSGI_PATH=python ANVIL_TEST_PYTHON=$(PYPY) $(PYTEST)
+	ANVIL_WSGI_PATH=capi ANVIL_TEST_PYTHON=$(PYPY) $(PYTEST)
 
 # pip install, offline, into a fresh venv per interpreter (a copy of the
 # checkout, built in a temporary folder), then the installed `anvil` serves an
