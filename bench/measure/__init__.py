@@ -19,8 +19,9 @@ The pieces, each usable on its own:
   * warmup: warm_up(): run slices until the last two slices' CPU per request
     agree within 5% (up to a cap): the one warm-up rule (PyPy's JIT).
   * stats: median/min/max, difference() (two summaries' difference, or
-    within noise where the runs' spread is larger), the machine, the load
-    average, the commit.
+    within noise where the runs' spread is larger), paired_difference() (the
+    same over runs taken in rounds), the machine, the load average, the
+    commit.
   * results: write_json() (atomic: a partial run stays resumable) and
     write_section() (a generated section of the README between markers).
 
@@ -37,7 +38,7 @@ from .probe import Response, fetch, keep_alive_request, verify
 from .results import write_json, write_section
 from .servers import STOP_TIMEOUT_S, RunningServer, ServerSpec, StartError, free_port, pinned
 from .servers import import_error, start_server
-from .stats import difference, git_commit, load_average, machine, summarize
+from .stats import difference, git_commit, load_average, machine, paired_difference, summarize
 from .warmup import warm_up
 
 __all__ = [
@@ -45,6 +46,6 @@ __all__ = [
     "descendants", "snapshot", "tree_cpu_seconds", "tree_runtime_seconds", "Response", "fetch",
     "keep_alive_request", "verify", "STOP_TIMEOUT_S", "RunningServer", "ServerSpec",
     "StartError", "free_port", "pinned", "import_error", "start_server", "difference",
-    "git_commit", "load_average", "machine", "summarize", "warm_up", "write_json",
+    "git_commit", "load_average", "machine", "paired_difference", "summarize", "warm_up", "write_json",
     "write_section",
 ]

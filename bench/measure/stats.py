@@ -39,6 +39,25 @@ def difference(a, b, digits=3):
             "within_noise": high - low > abs(median)}
 
 
+def paired_difference(a_runs, b_runs, digits=3):
+    """The difference of two cells whose runs were taken in rounds (run i of
+    each in round i, one right after the other: survey.py --interleave):
+    each round's a − b, then as difference() returns it, {"median", "min",
+    "max", "spread", "within_noise", "paired": True}, but over the rounds'
+    differences: a slow spell of the machine that lifts both runs of a
+    round cancels out instead of widening the spread. Within noise where the
+    rounds' differences spread wider than their median, the same rule as
+    difference(). None when either is missing or the counts differ."""
+    if not a_runs or not b_runs or len(a_runs) != len(b_runs):
+        return None
+    diffs = sorted(a - b for a, b in zip(a_runs, b_runs))
+    median = statistics.median(diffs)
+    low, high = diffs[0], diffs[-1]
+    return {"median": round(median, digits), "min": round(low, digits),
+            "max": round(high, digits), "spread": round(high - low, digits),
+            "within_noise": high - low > abs(median), "paired": True}
+
+
 def load_average():
     """The 1, 5 and 15 minute load averages."""
     return [round(x, 2) for x in os.getloadavg()]

@@ -38,6 +38,17 @@ STAGES = ["read", "parse", "environ", "app", "write"]
 NOISE_RULE = ("A difference is printed only where it is larger than its runs' spread (the "
               "range of one cell's runs plus the other's: every difference a run of each can "
               "show); otherwise it reads \"within noise\" with that spread.")
+NOISE_RULE_PAIRED = ("The runs were taken in rounds, one run of each cell per round: a "
+                     "difference is each round's difference, median (min–max) over the rounds, "
+                     "printed only where it is larger than the spread of those differences; "
+                     "otherwise it reads \"within noise\" with that spread. A slow spell of the "
+                     "machine lifts a whole round and cancels out of its differences; it still "
+                     "moves each cell's own figures, so compare runs by their differences.")
+
+
+def noise_rule(data):
+    """The rule the ladder's differences were judged by (interleaved runs: paired)."""
+    return NOISE_RULE_PAIRED if data.get("interleaved") else NOISE_RULE
 
 
 class Cells:
@@ -58,6 +69,21 @@ class Cells:
         if not c or c["status"] not in ("ok", "errors"):
             return None
         return (c.get("summary") or {}).get(metric)
+
+    def runs(self, server, runtime, workload, metric="cpu_per_request_us"):
+        """The cell's runs' values of metric, in the order taken, or None."""
+        if self.summary(server, runtime, workload, metric) is None:
+            return None
+        return [r.get(metric) for r in self.get(server, runtime, workload)["runs"]]
+
+    def difference(self, a, b, metric="cpu_per_request_us"):
+        """Cell a's figure minus cell b's ((server, runtime, workload) each):
+        round by round where the runs were taken in rounds
+        (measure.paired_difference), else from the two summaries
+        (measure.difference); within noise by the same rule either way."""
+        if self.data.get("interleaved"):
+            return measure.paired_difference(self.runs(*a, metric), self.runs(*b, metric))
+        return measure.difference(self.summary(*a, metric), self.summary(*b, metric))
 
     def runtimes_of(self, key):
         s = servers.BY_KEY[key]
@@ -161,11 +187,14 @@ def ladder_steps(cells, runtime, workload):
     own summary, not a difference."""
     v = {k: cells.summary(k, runtime, workload)
          for k in ("ref-python", "ref-fast", "anvil-fast", "anvil-pynative")}
+
+    def diff(a, b):
+        return cells.difference((a, runtime, workload), (b, runtime, workload))
+
     return v, {
-        "parser moved into C++ (1 − 2)": measure.difference(v["ref-python"], v["ref-fast"]),
-        "loop moved into C++ (2 − 3)": measure.difference(v["ref-fast"], v["anvil-fast"]),
-        "the app call through WSGI (3 − 4)": measure.difference(v["anvil-fast"],
-                                                                v["anvil-pynative"]),
+        "parser moved into C++ (1 − 2)": diff("ref-python", "ref-fast"),
+        "loop moved into C++ (2 − 3)": diff("ref-fast", "anvil-fast"),
+        "the app call through WSGI (3 − 4)": diff("anvil-fast", "anvil-pynative"),
         "what is left: kernel, C++ loop, parse (4)": v["anvil-pynative"],
     }
 
@@ -206,13 +235,12 @@ def ladder_diff_table(cells):
             for _step, key, desc in LADDER_ROWS[:1] + LADDER_ROWS[1:2] + LADDER_ROWS[3:4]:
                 cols = []
                 for r in rts:
-                    d = measure.difference(cells.summary(key, r, f"{mode}-chrome"),
-                                           cells.summary(key, r, f"{mode}-ab"))
+                    d = cells.difference((key, r, f"{mode}-chrome"), (key, r, f"{mode}-ab"))
                     for w in wl:
                         cols.append(difference_text(d) if w.startswith(mode)
                                     and w.endswith("chrome") else "")
                 lines.append(f"| chrome-2013 − ab, {key} | " + " | ".join(cols) + " |")
-    lines += ["", NOISE_RULE]
+    lines += ["", noise_rule(cells.data)]
     return "\n".join(lines)
 
 
@@ -1391,7 +1419,7 @@ def ladder_text(data):
     for name in next(iter(steps.values()), {}):
         out.append(f"{name:64}" + "".join(f"{difference_text(steps[c][name]):>{width}}"
                                           for c in cols))
-    out += ["", NOISE_RULE]
+    out += ["", noise_rule(data)]
     return "\n".join(out)
 
 

@@ -257,47 +257,47 @@ def warm_up(srv, client, request_file, close, sizing, cell):
     return last["rate"]
 
 
-def run_cell(server_def, runtime, workload, files, args, client):
-    """One server x runtime x workload: start, verify, warm up, runs, stop."""
-    mode, profile = WORKLOADS[workload]
-    cell = {"server": server_def.key, "label": server_def.label, "runtime": runtime,
-            "workload": workload, "mode": mode, "profile": profile, "group": server_def.group,
-            "ladder_step": server_def.ladder[0] if server_def.ladder else None,
-            "note": server_def.note, "status": "ok", "error": None, "runs": [],
-            "full_size": workload in args.full_size,
-            "load_average_at_start": measure.load_average()}
-    reason = server_def.unavailable_on(runtime)
-    if reason:
-        cell.update(status="not available", error=reason)
-        return cell
-    request_file = files[(mode, profile)]
-    close = mode == "close"
-    with open(request_file, "rb") as f:
-        request = f.read()
-    t0 = time.monotonic()
-    try:
-        srv = measure.start_server(server_def.spec(runtime, args.build_dir, args.python_dir),
-                                   cpu=SERVER_CPU)
-    except Exception as e:  # noqa: BLE001 - any failure to start is a result
-        cell.update(status="failed", error=f"did not start: {e}")
-        if getattr(e, "log", ""):
-            cell["log_tail"] = e.log[-400:]
-        return cell
-    log = ""
-    try:
-        measure.verify(srv.host, srv.port, request)
-        sizing = Sizing(args, workload, runtime)
-        rate = warm_up(srv, client, request_file, close, sizing, cell)
-        counted = sizing.run(rate)
-        cell["counted_per_run"] = counted
-        cell["capped"] = counted < sizing.run_max
-        for _ in range(args.runs):
-            cell["runs"].append(measure_run(srv, client, request_file, close, counted))
-        measure.verify(srv.host, srv.port, request)
-    except Exception as e:  # noqa: BLE001 - a wrong answer or a crash is a result
-        cell.update(status="failed", error=f"{type(e).__name__}: {e}"[:500])
-    finally:
-        _, log = srv.stop_and_read_log()
+class OpenCell:
+    """A cell whose server is up, answered correctly and is warm: its counted
+    runs can be taken one at a time, between other cells' runs, and close()
+    then checks the answer again, stops the server and sums up the cell."""
+
+    def __init__(self, server_def, cell, srv, request_file, request, close, counted, started):
+        self.server_def, self.cell, self.srv = server_def, cell, srv
+        self.request_file, self.request, self.close_mode = request_file, request, close
+        self.counted, self.started = counted, started
+        self.closed = False
+
+    def run(self, client):
+        """One counted run; a failure ends the cell (its server is stopped at close())."""
+        if self.cell["status"] == "failed":
+            return
+        try:
+            self.cell["runs"].append(measure_run(self.srv, client, self.request_file,
+                                                 self.close_mode, self.counted))
+        except Exception as e:  # noqa: BLE001 - a wrong answer or a crash is a result
+            self.cell.update(status="failed", error=f"{type(e).__name__}: {e}"[:500])
+
+    def close(self):
+        cell = self.cell
+        self.closed = True
+        if cell["status"] != "failed":
+            try:
+                measure.verify(self.srv.host, self.srv.port, self.request)
+            except Exception as e:  # noqa: BLE001
+                cell.update(status="failed", error=f"{type(e).__name__}: {e}"[:500])
+        _, log = self.srv.stop_and_read_log()
+        return finish_cell(cell, self.server_def, log, self.started)
+
+    def stop(self):
+        """Stops the server of a cell that is not closed (an interrupted run)."""
+        if not self.closed:
+            self.closed = True
+            self.srv.stop_and_read_log()
+
+
+def finish_cell(cell, server_def, log, started):
+    """The cell's status, --stats figures and summary once its server has stopped."""
     if cell["status"] == "failed" and log:
         cell["log_tail"] = log[-400:]
     errors = sum(r["errors"] for r in cell["runs"])
@@ -312,9 +312,85 @@ def run_cell(server_def, runtime, workload, files, args, client):
         "errors": errors,
         "requests": sum(r["requests"] for r in cell["runs"]),
     }
-    cell["wall_s"] = round(time.monotonic() - t0, 1)
+    cell["wall_s"] = round(time.monotonic() - started, 1)
     cell["measured_at"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     return cell
+
+
+def open_cell(server_def, runtime, workload, files, args, client):
+    """Start, check and warm up one server x runtime x workload. Returns
+    (cell, OpenCell), or (cell, None) where the cell is already over: not
+    available, did not start, answered wrongly or died while warming up."""
+    mode, profile = WORKLOADS[workload]
+    cell = {"server": server_def.key, "label": server_def.label, "runtime": runtime,
+            "workload": workload, "mode": mode, "profile": profile, "group": server_def.group,
+            "ladder_step": server_def.ladder[0] if server_def.ladder else None,
+            "note": server_def.note, "status": "ok", "error": None, "runs": [],
+            "full_size": workload in args.full_size,
+            "load_average_at_start": measure.load_average()}
+    reason = server_def.unavailable_on(runtime)
+    if reason:
+        cell.update(status="not available", error=reason)
+        return cell, None
+    request_file = files[(mode, profile)]
+    close = mode == "close"
+    with open(request_file, "rb") as f:
+        request = f.read()
+    t0 = time.monotonic()
+    try:
+        srv = measure.start_server(server_def.spec(runtime, args.build_dir, args.python_dir),
+                                   cpu=SERVER_CPU)
+    except Exception as e:  # noqa: BLE001 - any failure to start is a result
+        cell.update(status="failed", error=f"did not start: {e}")
+        if getattr(e, "log", ""):
+            cell["log_tail"] = e.log[-400:]
+        return cell, None
+    try:
+        measure.verify(srv.host, srv.port, request)
+        sizing = Sizing(args, workload, runtime)
+        rate = warm_up(srv, client, request_file, close, sizing, cell)
+    except Exception as e:  # noqa: BLE001 - a wrong answer or a crash is a result
+        cell.update(status="failed", error=f"{type(e).__name__}: {e}"[:500])
+        _, log = srv.stop_and_read_log()
+        return finish_cell(cell, server_def, log, t0), None
+    counted = sizing.run(rate)
+    cell["counted_per_run"] = counted
+    cell["capped"] = counted < sizing.run_max
+    return cell, OpenCell(server_def, cell, srv, request_file, request, close, counted, t0)
+
+
+def run_cell(server_def, runtime, workload, files, args, client):
+    """One server x runtime x workload: start, verify, warm up, runs, stop."""
+    cell, opened = open_cell(server_def, runtime, workload, files, args, client)
+    if opened is None:
+        return cell
+    try:
+        for _ in range(args.runs):
+            opened.run(client)
+        return opened.close()
+    finally:
+        opened.stop()
+
+
+def run_interleaved(cells, files, args, client):  # -> [cell], in the order of cells
+    """--interleave: every cell's server started and warmed up first, then
+    the counted runs in rounds, one run of each cell per round, so that a
+    slow spell of the machine (on a shared host, seconds to minutes) falls
+    on every cell alike and shows in each cell's spread instead of moving
+    whole cells."""
+    opened = []
+    try:
+        for s, runtime, workload in cells:
+            opened.append(open_cell(s, runtime, workload, files, args, client))
+        for _ in range(args.runs):
+            for _cell, o in opened:
+                if o is not None:
+                    o.run(client)
+        return [o.close() if o is not None else cell for cell, o in opened]
+    finally:
+        for _cell, o in opened:
+            if o is not None:
+                o.stop()
 
 
 def cell_key(cell):
@@ -434,6 +510,10 @@ def parse_args(argv):
     again.add_argument("--merge", action="store_true",
                        help="replace only the cells measured now in the existing results JSON "
                        "(e.g. a rerun of the servers that failed), keeping the others")
+    p.add_argument("--interleave", action=argparse.BooleanOptionalAction,
+                   help="start and warm up every cell's server first, then take the counted "
+                   "runs in rounds, one of each cell per round, so that a slow spell of the "
+                   "machine falls on every cell alike (default: on for --demo, else off)")
     p.add_argument("--no-install", action="store_true", help="do not apt-get the peers")
     p.add_argument("--label", default="", help="a note on this run, printed in SURVEY.md")
     args = p.parse_args(argv)
@@ -448,6 +528,8 @@ def parse_args(argv):
         args.full_size = [] if args.full_size == "none" else args.full_size.split(",")
     if args.cell_seconds is None:
         args.cell_seconds = preset["cell_seconds"]
+    if args.interleave is None:
+        args.interleave = args.demo
     for name in ("requests", "warmup", "runs", "pypy_requests", "pypy_warmup"):
         value = getattr(args, name)
         if value is None:
@@ -486,6 +568,8 @@ def parse_args(argv):
                     "demo": None}[args.matrix]
     if args.out is not None:
         args.out = Path(args.out).resolve()
+    if args.interleave and args.resume:
+        p.error("--interleave cannot --resume: the kept cells' runs are not in this run's rounds")
     if args.demo and (args.resume or args.merge):
         p.error("--demo writes no results: nothing to resume or merge")
     return args
@@ -515,6 +599,7 @@ def merge(old, new):
     fresh = {cell_key(c): c for c in new["cells"]}
     cells = [fresh.pop(cell_key(c), c) for c in old["cells"]] + list(fresh.values())
     out = dict(old)
+    out.pop("interleaved", None)  # the merged cells' runs are not in old's rounds
     out["cells"] = cells
     out["complete"] = old.get("complete", True) and new.get("complete", True)
     out["merges"] = old.get("merges", []) + [{
@@ -551,6 +636,9 @@ def print_cell(cell, i, n, kept=False):
         print(f"[{i}/{n}] {what}: {cell['status'].upper()}: {cell['error']}", flush=True)
 
 
+ROUNDS_TEXT = ", taken in rounds across the cells (one run of each cell per round)"
+
+
 def rule_text(args):
     """How every cell is warmed and measured, for the console: the warm-up
     rule (measure.warm_up with WARMUP_RULE), the counts, what is printed."""
@@ -566,8 +654,8 @@ def rule_text(args):
             f"server's CPU per request in the last two slices agrees within "
             f"{WARMUP_RULE['tolerance']:.0%} (at least {WARMUP_RULE['min_slices']} slices, at "
             f"most {WARMUP_RULE['max_slices']}); then {args.runs} counted runs of {upto}{run} "
-            f"requests{f' (PyPy: {prun})' if pypy else ''}; a cell's figure is the median "
-            "(min–max) of its runs")
+            f"requests{f' (PyPy: {prun})' if pypy else ''}{ROUNDS_TEXT if args.interleave else ''}"
+            "; a cell's figure is the median (min–max) of its runs")
 
 
 def plan_text(cells, args, rates):
@@ -633,6 +721,7 @@ def main(argv):
         print(f"survey: --resume: {len(done)} cells kept from {args.out}")
     client = survey_client(args.hammer)
     data = {"matrix": args.matrix, "label": args.label, "complete": False,
+            "interleaved": args.interleave,
             "machine": old["machine"] if done else machine_info(args),
             "parameters": params, "survey_2013": servers.SURVEY_2013, "cells": []}
     if done:  # when and under what load each part of the run was measured
@@ -661,9 +750,19 @@ def main(argv):
         args.python_dir = os.path.join(tmp, "python")
         shutil.copytree(ROOT / "python" / "anvil", os.path.join(args.python_dir, "anvil"),
                         ignore=shutil.ignore_patterns("__pycache__"))
+        measured = {}
+        if args.interleave:
+            todo = [c for c in cells if (c[0].key, c[1], c[2]) not in done]
+            print(f"survey: {len(todo)} servers started and warmed up first, then "
+                  f"{args.runs} rounds of one counted run each (--interleave)", flush=True)
+            for (s, runtime, workload), cell in zip(todo, run_interleaved(todo, files, args,
+                                                                          client)):
+                measured[(s.key, runtime, workload)] = cell
         for i, (s, runtime, workload) in enumerate(cells, 1):
-            kept = done.get((s.key, runtime, workload))
-            cell = kept or run_cell(s, runtime, workload, files, args, client)
+            key = (s.key, runtime, workload)
+            kept = done.get(key)
+            cell = kept or measured.get(key) or run_cell(s, runtime, workload, files, args,
+                                                         client)
             data["cells"].append(cell)
             save()
             print_cell(cell, i, len(cells), kept=bool(kept))

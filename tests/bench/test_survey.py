@@ -457,3 +457,142 @@ def test_a_run_warms_each_cell_and_resume_measures_only_what_is_missing(tmp_path
     r = subprocess.run(argv[:-2] + ["--runs", "3", "--out", str(out), "--resume"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "other parameters" in r.stderr
+
+
+# --- --interleave: the counted runs in rounds across the cells ----------------------------
+
+class _FakeOpen:
+    """Stands in for survey.OpenCell: records each run, close and stop in order."""
+
+    def __init__(self, name, order):
+        self.name, self.order, self.closed = name, order, False
+
+    def run(self, client):
+        self.order.append(("run", self.name))
+
+    def close(self):
+        self.closed = True
+        self.order.append(("close", self.name))
+        return {"server": self.name, "closed": True}
+
+    def stop(self):
+        if not self.closed:
+            self.order.append(("stop", self.name))
+
+
+def _fake_cells(monkeypatch, order, fail=()):
+    def fake_open(server_def, runtime, workload, files, args, client):
+        order.append(("open", server_def.key))
+        if server_def.key in fail:
+            return {"server": server_def.key, "status": "failed"}, None
+        return {"server": server_def.key}, _FakeOpen(server_def.key, order)
+
+    monkeypatch.setattr(survey, "open_cell", fake_open)
+    return [(srvs.BY_KEY[k], "cpython", "keepalive-chrome") for k in ("ref-fast", "anvil-fast",
+                                                                      "ref-python")]
+
+
+def test_interleave_warms_every_cell_first_then_takes_one_run_of_each_per_round(monkeypatch):
+    order = []
+    cells = _fake_cells(monkeypatch, order, fail=("anvil-fast",))
+    out = survey.run_interleaved(cells, {}, args_of("--runs", "2"), client=None)
+    assert [c["server"] for c in out] == ["ref-fast", "anvil-fast", "ref-python"]
+    assert out[1]["status"] == "failed" and out[0]["closed"] and out[2]["closed"]
+    assert order == [("open", "ref-fast"), ("open", "anvil-fast"), ("open", "ref-python"),
+                     ("run", "ref-fast"), ("run", "ref-python"),
+                     ("run", "ref-fast"), ("run", "ref-python"),
+                     ("close", "ref-fast"), ("close", "ref-python")]
+
+
+def test_an_interrupted_interleaved_run_stops_every_server_it_started(monkeypatch):
+    order = []
+    cells = _fake_cells(monkeypatch, order)
+
+    def interrupted(self, client):
+        order.append(("run", self.name))
+        if self.name == "anvil-fast":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_FakeOpen, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        survey.run_interleaved(cells, {}, args_of("--runs", "3"), client=None)
+    assert sorted(e for e in order if e[0] == "stop") == [
+        ("stop", "anvil-fast"), ("stop", "ref-fast"), ("stop", "ref-python")]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--demo"], True), (["--demo", "--no-interleave"], False), ([], False),
+    (["--quick"], False), (["--quick", "--interleave"], True)])
+def test_the_demo_interleaves_by_default(argv, expected):
+    assert args_of(*argv).interleave is expected
+
+
+def test_an_interleaved_run_measures_every_cell_with_its_runs(tmp_path):
+    out = tmp_path / "survey.json"
+    argv = [PYTHON, os.path.join(SURVEY, "survey.py"), "--servers", "anvil-fast,ref-fast",
+            "--runtimes", "cpython", "--workloads", "keepalive-chrome", "--requests", "700",
+            "--warmup", "400", "--runs", "3", "--no-install", "--interleave", "--out", str(out)]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "then 3 rounds of one counted run each" in r.stdout
+    assert "taken in rounds across the cells" in r.stdout
+    data = json.loads(out.read_text())
+    assert [c["server"] for c in data["cells"]] == ["anvil-fast", "ref-fast"]
+    for c in data["cells"]:
+        assert c["status"] in ("ok", "errors"), c.get("error")
+        assert len(c["runs"]) == 3 and c["summary"]["cpu_per_request_us"]["n"] == 3
+
+
+def test_paired_differences_cancel_a_slow_spell_that_lifts_a_whole_round():
+    # Rounds 2 and 4 ran in a slow spell: both cells 10 µs dearer there.
+    a, b = [30.0, 40.0, 30.0, 40.0, 31.0], [20.0, 30.0, 20.0, 30.0, 20.0]
+    paired = measure.paired_difference(a, b)
+    assert paired["median"] == 10.0 and paired["spread"] == 1.0 and not paired["within_noise"]
+    unpaired = measure.difference(measure.summarize(a), measure.summarize(b))
+    assert unpaired["within_noise"] and unpaired["spread"] == 20.0
+    # A difference that flips from round to round stays within noise.
+    assert measure.paired_difference([30.0, 20.0, 31.0], [25.0, 26.0, 25.0])["within_noise"]
+    assert measure.paired_difference([1.0], [1.0, 2.0]) is None
+    assert measure.paired_difference(None, [1.0]) is None
+
+
+def _with_runs(c, values):
+    c["runs"] = [{"cpu_per_request_us": v} for v in values]
+    return c
+
+
+def test_an_interleaved_demo_judges_its_ladder_round_by_round():
+    rt, w = "pypy", "keepalive-chrome"
+    slow = (0.0, 9.0, 0.0, 9.0, 0.0)  # the machine's slow spells, per round
+    steps = {"ref-python": 25.0, "ref-fast": 20.0, "anvil-fast": 21.0, "anvil-pynative": 15.0}
+    cells = [_with_runs(cell(k, rt, w, v, runs=(v, v + 9.0)), [v + s for s in slow])
+             for k, v in steps.items()]
+    cells.append(cell("anvil-native", "native", w, 14.0))
+    data = data_of(cells, workloads=(w,), runtimes=(rt,))
+    text = report.ladder_text(data)
+    assert report.NOISE_RULE in text and "within noise (spread" in text  # runs' ranges overlap
+    data["interleaved"] = True
+    text = report.ladder_text(data)
+    assert report.NOISE_RULE_PAIRED in text and "within noise (spread" not in text
+    steps_out = {ln.split("  ")[0]: ln.split()[-1] for ln in text.splitlines()
+                 if ln.startswith(("parser moved", "loop moved", "the app call"))}
+    assert steps_out == {"parser moved into C++ (1 − 2)": "5.0",
+                         "loop moved into C++ (2 − 3)": "-1.0",
+                         "the app call through WSGI (3 − 4)": "6.0"}
+
+
+def test_a_merge_drops_the_rounds_of_an_interleaved_run():
+    old = data_of([cell("ref-fast", "cpython", "close-chrome", 10.0)])
+    old.update(interleaved=True, merges=[])
+    new = data_of([cell("anvil-fast", "cpython", "close-chrome", 9.0)])
+    new["machine"]["date"] = "2026-11-27"
+    new["parameters"]["servers"] = ["anvil-fast"]
+    old["parameters"]["servers"] = ["ref-fast"]
+    merged = survey.merge(old, new)
+    assert "interleaved" not in merged and len(merged["cells"]) == 2
+
+
+def test_interleave_cannot_resume(capsys):
+    with pytest.raises(SystemExit) as e:
+        args_of("--interleave", "--resume")
+    assert e.value.code == 2 and "cannot --resume" in capsys.readouterr().err
