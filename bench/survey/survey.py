@@ -353,6 +353,9 @@ def open_cell(server_def, runtime, workload, files, args, client):
         cell.update(status="failed", error=f"{type(e).__name__}: {e}"[:500])
         _, log = srv.stop_and_read_log()
         return finish_cell(cell, server_def, log, t0), None
+    except BaseException:  # an interrupt while warming up: no server is left running
+        srv.stop_and_read_log()
+        raise
     counted = sizing.run(rate)
     cell["counted_per_run"] = counted
     cell["capped"] = counted < sizing.run_max
