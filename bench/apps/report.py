@@ -259,13 +259,43 @@ def failures(d):
                     kinds[k] = kinds.get(k, 0) + v
             out.append(f"- {what}: {c['summary']['errors']} client errors in the full-speed "
                        f"runs ({kinds})")
+    out += [f"- {RT[rt]}, {d.server_label(s)}: **not measured yet** (the run was interrupted): "
+            + ", ".join(d.data["apps"][a]["label"] for a in apps) for s, rt, apps in unmeasured(d)]
     return "\n".join(out) or "none"
+
+
+def unmeasured(d):
+    """(server, runtime, apps) the full matrix lists but an interrupted run has
+    no cell for; `run.py --resume` measures them."""
+    if d.data.get("complete") or d.data["matrix"] != "full":
+        return []
+    out = []
+    for rt in d.data["runtimes"]:
+        for key, s in d.data["servers"].items():
+            apps = [a for a in d.apps if rt in s["runtimes"] and (a, key, rt) not in d.by]
+            if apps:
+                out.append((key, rt, apps))
+    return out
+
+
+def sittings(d):
+    """The measuring time and the 1-min load averages, from the cells: a run
+    resumed over several sittings keeps each cell's own (the header's machine
+    block is the last sitting's)."""
+    minutes = sum(sum((c.get("phases_s") or {}).values()) for c in d.cells) / 60
+    loads = [c["load_average_at_start"][0] for c in d.cells if c.get("phases_s")
+             and c.get("load_average_at_start")]
+    end = (d.data.get("load_average_at_end") or [None])[0]
+    if not loads:
+        return f"{minutes:.1f} min of measuring"
+    text = (f"{minutes:.1f} min of measuring; 1-min load average at the start of each cell "
+            f"{statistics.median(loads):.2f} (median; {min(loads):.2f}–{max(loads):.2f})")
+    return text + (f", {end:.2f} at the end" if end is not None else "")
 
 
 def header(d):
     m = d.data["machine"]
     p = d.data["parameters"]
-    end = d.data.get("load_average_at_end") or ["?"]
     kind = {"quick": "**QUICK matrix** (`make apps QUICK=1`: fewer servers, short runs)",
             "reduced": "**REDUCED matrix** (not every app, server and runtime)",
             "full": "the full matrix"}[d.data["matrix"]]
@@ -275,9 +305,7 @@ def header(d):
     mode = ("a new connection per request (chrome-2013's fields, `Connection: close`)"
             if p["mode"] == "close" else "keep-alive connections")
     return (f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; commit "
-            f"`{m['git_commit']}`, {m['date']}; {kind}.{label} Load average "
-            f"{m['load_average_at_start'][0]:.2f} at the start, {end[0]:.2f} at the end "
-            f"(1 min); {d.data.get('elapsed_s', 0) / 60:.1f} min. Server pinned to core "
+            f"`{m['git_commit']}`, {m['date']}; {kind}.{label} {sittings(d)}. Server pinned to core "
             f"{p['server_cpu']}, hammer to core {p['client_cpu']}, {p['connections']} "
             f"connections, {mode}; {p['runs']} full-speed runs per cell and "
             f"{p['sweep_runs']} runs of each rate step, median (min–max).")

@@ -149,6 +149,38 @@ def test_the_rule_of_thumb_holds_under_a_quarter_of_a_2ms_request():
     assert "1 of 2" in report.verdict_text(d) and "does not hold for" in report.verdict_text(d)
 
 
+def test_a_resumed_run_reports_every_sittings_cells_time_and_load():
+    # The machine block is the last sitting's; each cell keeps its own load
+    # and phase times, so a run resumed after a loaded sitting still says so.
+    cell = lambda load, secs: {"app": "hello", "server": "anvil", "runtime": "cpython",
+                               "status": "ok", "load_average_at_start": [load, 0, 0],
+                               "phases_s": {"warmup": secs, "runs": secs}}
+    d = report.Data({"apps": {"hello": {}}, "runtimes": ["cpython"], "servers": {},
+                     "cells": [cell(14.2, 60), cell(1.1, 30), cell(1.3, 30),
+                               {"app": "flask", "server": "uwsgi", "runtime": "pypy",
+                                "status": "not available", "load_average_at_start": [9, 0, 0]}],
+                     "machine": {"load_average_at_start": [1.0, 0, 0]},
+                     "load_average_at_end": [1.2, 0, 0]})
+    text = report.sittings(d)
+    assert text.startswith("4.0 min of measuring")
+    assert "1.30 (median; 1.10–14.20), 1.20 at the end" in text
+
+
+def test_an_interrupted_full_run_lists_the_cells_it_has_not_measured():
+    servers = {"anvil": {"label": "anvil", "runtimes": ["cpython", "pypy"]},
+               "cheroot": {"label": "cheroot", "runtimes": ["pypy"]}}
+    cells = [{"app": a, "server": s, "runtime": rt, "status": "ok", "label": s}
+             for a, s, rt in [("hello", "anvil", "cpython"), ("flask", "anvil", "cpython"),
+                              ("hello", "anvil", "pypy"), ("hello", "cheroot", "pypy")]]
+    data = {"apps": {"hello": {"label": "hello"}, "flask": {"label": "Flask"}}, "cells": cells,
+            "runtimes": ["cpython", "pypy"], "servers": servers, "matrix": "full",
+            "complete": False}
+    assert report.unmeasured(report.Data(data)) == [("anvil", "pypy", ["flask"]),
+                                                     ("cheroot", "pypy", ["flask"])]
+    assert "PyPy 3.9, cheroot: **not measured yet**" in report.failures(report.Data(data))
+    assert report.unmeasured(report.Data(dict(data, complete=True))) == []
+
+
 # --- the apps and their checks ----------------------------------------------------------
 
 def call(app, request):
