@@ -27,7 +27,13 @@ def serve_wsgiref(port, app):
 
 
 def serve_tornado(port, app):
-    # tornado 6.2: WSGIContainer calls the app on the IOLoop thread.
+    # tornado 6.2: WSGIContainer calls the app on the IOLoop thread, where an
+    # asyncio loop is running, and Django (3.0+) refuses ORM calls there with
+    # SynchronousOnlyOperation. The app call blocks the loop, so requests never
+    # interleave and Django's worry (one connection shared by coroutines) cannot
+    # arise: its documented switch turns the check off. (Tornado 6.3 added
+    # WSGIContainer(executor=...) for this; Debian 12 ships 6.2.)
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from tornado.httpserver import HTTPServer
     from tornado.ioloop import IOLoop
     from tornado.wsgi import WSGIContainer

@@ -23,6 +23,7 @@ import report  # noqa: E402
 import run  # noqa: E402
 import served  # noqa: E402
 import timing  # noqa: E402
+import measure  # noqa: E402
 from measure.probe import Response  # noqa: E402
 
 HAMMER = os.path.join(ROOT, "build", "bin", "hammer")
@@ -243,6 +244,26 @@ def test_each_check_rejects_a_wrong_body(key, broken):
     ctype = "text/html" if key == "django" else "application/json"
     with pytest.raises(AssertionError):
         app.check(Response(app.status, [("content-type", ctype)], broken, b""))
+
+
+def test_django_answers_on_tornado_where_the_app_runs_inside_the_event_loop(django_db, monkeypatch):
+    """Tornado 6.2's WSGIContainer calls the app on the thread running the
+    asyncio loop, where Django refuses ORM calls unless launch.py allows it."""
+    pytest.importorskip("tornado")
+    app_module("django")
+    app = {a.key: a for a in matrix.apps()}["django"]
+    spec = matrix.BY_KEY["tornado"].start(sys.executable)
+    spec.env.update({"ANVIL_BENCH_APP": "django", "ANVIL_BENCH_DB": django_db,
+                     "PYTHONPATH": APPS})
+    spec.cwd = APPS
+    monkeypatch.delenv("DJANGO_ALLOW_ASYNC_UNSAFE", raising=False)
+    srv = measure.start_server(spec, cpu=0)
+    try:
+        r = measure.fetch(srv.host, srv.port, app.request)
+    finally:
+        _, log = srv.stop_and_read_log()
+    assert r.status == app.status, log[-2000:]
+    app.check(r)
 
 
 # --- the harness, end to end ------------------------------------------------------------
