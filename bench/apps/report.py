@@ -2,6 +2,7 @@
 apps.json's data. Every verdict is computed from the figures, with its
 threshold printed beside it, so a rerun rewrites the text to match."""
 
+import collections
 import os
 import statistics
 from pathlib import Path
@@ -293,6 +294,19 @@ def sittings(d):
     return text + (f", {end:.2f} at the end" if end is not None else "")
 
 
+def commits(d):
+    """The commit each sitting's cells were measured at, when a resumed run
+    mixes sittings: "" when every measured cell was measured at the header's."""
+    last = d.data["machine"]["git_commit"]
+    at = collections.Counter(c.get("commit") for c in d.cells if c.get("phases_s"))
+    if set(at) <= {last}:
+        return ""
+    parts = [f"{n} at `{k}`" for k, n in sorted(at.items(), key=lambda kv: -kv[1]) if k]
+    if at[None]:
+        parts.append(f"{at[None]} in earlier sittings whose commit was not recorded")
+    return f" (the last sitting's; of the cells measured, {', '.join(parts)})"
+
+
 def header(d):
     m = d.data["machine"]
     p = d.data["parameters"]
@@ -305,7 +319,7 @@ def header(d):
     mode = ("a new connection per request (chrome-2013's fields, `Connection: close`)"
             if p["mode"] == "close" else "keep-alive connections")
     return (f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; commit "
-            f"`{m['git_commit']}`, {m['date']}; {kind}.{label} {sittings(d)}. Server pinned to core "
+            f"`{m['git_commit']}`{commits(d)}, {m['date']}; {kind}.{label} {sittings(d)}. Server pinned to core "
             f"{p['server_cpu']}, hammer to core {p['client_cpu']}, {p['connections']} "
             f"connections, {mode}; {p['runs']} full-speed runs per cell and "
             f"{p['sweep_runs']} runs of each rate step, median (min–max).")

@@ -450,7 +450,10 @@ def main(argv):
         ctx = Context(args, tmp)
         for i, (app, server, runtime) in enumerate(cells, 1):
             key = (app.key, server.key, runtime)
-            cell = done.get(key) or run_cell(app, server, runtime, ctx)
+            cell = done.get(key)
+            if not cell:
+                cell = run_cell(app, server, runtime, ctx)
+                cell["commit"] = data["machine"]["git_commit"]
             data["cells"].append(cell)
             data["elapsed_s"] = round(time.monotonic() - started, 1)
             data["load_average_at_end"] = measure.load_average()

@@ -167,6 +167,21 @@ def test_a_resumed_run_reports_every_sittings_cells_time_and_load():
     assert "1.30 (median; 1.10–14.20), 1.20 at the end" in text
 
 
+def test_a_resumed_run_names_the_commit_of_each_sittings_cells():
+    cell = lambda commit: dict({"app": "hello", "server": "anvil", "runtime": "cpython",
+                                "status": "ok", "phases_s": {"runs": 1}},
+                               **({"commit": commit} if commit else {}))
+    data = {"apps": {"hello": {}}, "runtimes": ["cpython"], "servers": {},
+            "machine": {"git_commit": "bbb"},
+            "cells": [cell("bbb"), {"app": "flask", "server": "uwsgi", "runtime": "pypy",
+                                    "status": "not available"}]}
+    assert report.commits(report.Data(data)) == ""
+    data["cells"] += [cell("aaa"), cell("aaa"), cell(None)]
+    assert report.commits(report.Data(data)) == (
+        " (the last sitting's; of the cells measured, 2 at `aaa`, 1 at `bbb`, "
+        "1 in earlier sittings whose commit was not recorded)")
+
+
 def test_an_interrupted_full_run_lists_the_cells_it_has_not_measured():
     servers = {"anvil": {"label": "anvil", "runtimes": ["cpython", "pypy"]},
                "cheroot": {"label": "cheroot", "runtimes": ["pypy"]}}
