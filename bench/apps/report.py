@@ -16,6 +16,7 @@ RT = matrix.RUNTIME_LABELS
 RULE_APP_US = 2000.0   # the seed's rule of thumb: 500 req/s from one worker, 2 ms a request
 RULE_SHARE = 0.25      # "the web server consumes less than 25% of the time"
 KNEE_FACTOR = 10.0     # the knee: the highest rate whose p99 stays under 10x the low-load p99
+CLIENT_BOUND = 0.9     # hammer's core this busy at a sweep step: the step measures the client too
 
 
 # --- figures ----------------------------------------------------------------------------
@@ -38,6 +39,20 @@ def knee(sweep):
             "rate_per_s": best["offered_per_s"] if best else None,
             "fraction": best["fraction"] if best else None,
             "crossed_at_fraction": crossed["fraction"] if crossed else None}
+
+
+def client_busy(step):
+    """How busy hammer's own core was at a sweep step: the rate it reached x
+    its CPU per request (medians of the runs); None where not recorded."""
+    s = step["summary"]
+    rate = (s.get("requests_per_s") or {}).get("median")
+    cpu = (s.get("client_cpu_per_request_us") or {}).get("median")
+    return rate * cpu / 1e6 if rate and cpu else None
+
+
+def client_bound(step):
+    busy = client_busy(step)
+    return busy is not None and busy >= CLIENT_BOUND
 
 
 def med(cell, key):
@@ -223,6 +238,9 @@ def latency_table(d, app, runtime):
         k = c.get("knee") or {}
         knee_text = (f"{k['rate_per_s']:,.0f}/s ({k['fraction']:.0%})" if k.get("rate_per_s")
                      else "below 10%")
+        crossed = [st for st in c["sweep"] if st["fraction"] == k.get("crossed_at_fraction")]
+        if crossed and client_bound(crossed[0]):
+            knee_text += " ᶜ"
         cols = []
         for st in c["sweep"]:
             s = st["summary"]
@@ -230,6 +248,8 @@ def latency_table(d, app, runtime):
             text = " / ".join(_ms(v) for v in vals)
             if st["errors"]:
                 text += f" ⚠{st['errors']}"
+            if client_bound(st):
+                text += " ᶜ"
             cols.append(text)
         cpu = {st["fraction"]: (st["summary"].get("schedstat_per_request_us") or {}).get("median")
                for st in c["sweep"]}
@@ -368,7 +388,10 @@ def app_sections(d, chart_dir=""):
                 counts = [r["requests"] for c in d.cells if c["app"] == app and c["runtime"] == rt
                           for st in c.get("sweep") or [] for r in st["runs"]]
                 out += [f"Latency against offered load on {RT[rt]}, p50 / p99 / p99.9 in ms "
-                        f"(median of the runs; ⚠ client errors); {min(counts):,} to "
+                        f"(median of the runs; ⚠ client errors; ᶜ client-bound: hammer's "
+                        f"own core at least {CLIENT_BOUND:.0%} busy, so the latency there is "
+                        f"the load generator's limit as much as the server's, and a knee "
+                        f"marked ᶜ is crossed at such a step); {min(counts):,} to "
                         f"{max(counts):,} requests per run of a step (a p99.9 of fewer "
                         "than 1,000 is the slowest request, a p99 of fewer than 100 too):",
                         "", t, "",

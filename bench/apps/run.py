@@ -163,14 +163,14 @@ class Cell:
             runs = step["runs"]
             step["summary"] = {k: measure.summarize([r[k] for r in runs], 1) for k in (
                 "p50_us", "p99_us", "p999_us", "uncorrected_p99_us", "requests_per_s",
-                "schedstat_per_request_us")}
+                "schedstat_per_request_us", "client_cpu_per_request_us")}
             step["errors"] = sum(r["errors"] for r in runs)
         return out
 
 
 STEP_FIGURES = ("requests", "connections", "errors", "error_kinds", "requests_per_s", "p50_us",
                 "p99_us", "p999_us", "uncorrected_p50_us", "uncorrected_p99_us",
-                "uncorrected_p999_us", "schedstat_per_request_us")
+                "uncorrected_p999_us", "schedstat_per_request_us", "client_cpu_per_request_us")
 
 
 def rate_connections(rate):

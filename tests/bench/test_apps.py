@@ -112,6 +112,26 @@ def test_knee_is_the_highest_rate_before_p99_reaches_10x(name, p99s, fraction):
     assert k["limit_us"] == 1000.0
 
 
+def test_a_sweep_step_where_hammers_core_is_saturated_is_marked_client_bound():
+    def step(fraction, p99, rate, client_us):
+        s = {"p50_us": {"median": p99 / 2}, "p99_us": {"median": p99},
+             "p999_us": {"median": p99}, "requests_per_s": {"median": rate}}
+        if client_us is not None:
+            s["client_cpu_per_request_us"] = {"median": client_us}
+        return {"fraction": fraction, "offered_per_s": rate, "errors": 0, "summary": s}
+
+    sweep = [step(0.1, 500, 2000, 90), step(0.5, 600, 10000, 60), step(0.7, 9000, 14000, 65)]
+    assert [report.client_bound(st) for st in sweep] == [False, False, True]  # 0.18, 0.6, 0.91
+    assert not report.client_bound(step(0.7, 9000, 14000, None))  # not recorded: no mark
+    cell = {"app": "hello", "server": "anvil", "runtime": "cpython", "status": "ok",
+            "label": "anvil", "max_rate": 20000, "sweep": sweep, "knee": report.knee(sweep)}
+    d = report.Data({"apps": {"hello": {}}, "runtimes": ["cpython"],
+                     "servers": {"anvil": {"label": "anvil"}}, "cells": [cell]})
+    row = report.latency_table(d, "hello", "cpython").splitlines()[-1]
+    assert "| 10,000/s (50%) ᶜ |" in row  # the knee is crossed at the client-bound step
+    assert row.count("ᶜ") == 2 and row.endswith("4.50 / 9.00 / 9.00 ᶜ |")
+
+
 def test_rate_connections_keep_slots_close_at_low_rates():
     assert run.rate_connections(1.0) == 1
     assert run.rate_connections(30.0) == 8  # a slot every 0.27 s on each
