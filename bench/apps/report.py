@@ -259,6 +259,21 @@ def latency_table(d, app, runtime):
     return "\n".join(lines)
 
 
+def client_bound_text(d):
+    """Names the cells whose knee is crossed where hammer's core was saturated."""
+    bound = []
+    for c in d.cells:
+        k = c.get("knee") or {}
+        step = [st for st in c.get("sweep") or [] if st["fraction"] == k.get("crossed_at_fraction")]
+        if step and client_bound(step[0]):
+            bound.append(f"{d.data['apps'][c['app']]['label']} on {c['label']}, {RT[c['runtime']]}")
+    if not bound:
+        return ""
+    return (f" Where the knee is crossed at a step at which hammer's own core was at least "
+            f"{CLIENT_BOUND:.0%} busy, the curve measures the load generator as much as the "
+            f"server (marked ᶜ in the tables): {'; '.join(bound)}.")
+
+
 def _ms(us):
     if us is None:
         return "—"
@@ -425,7 +440,8 @@ def readme_section(d):
         "**The seed's rule of thumb** (\"500 req/s from a single worker: the web server "
         "consumes less than 25% of the time\"): " + verdict_text(d), "", rule_table(d), "",
         "**Latency against offered load** (p99, one line per server; the tables per step "
-        "are in [`bench/results/APPS.md`](bench/results/APPS.md)):", "", *charts])
+        "are in [`bench/results/APPS.md`](bench/results/APPS.md)):" + client_bound_text(d), "",
+        *charts])
 
 
 # --- charts -----------------------------------------------------------------------------

@@ -130,6 +130,11 @@ def test_a_sweep_step_where_hammers_core_is_saturated_is_marked_client_bound():
     row = report.latency_table(d, "hello", "cpython").splitlines()[-1]
     assert "| 10,000/s (50%) ᶜ |" in row  # the knee is crossed at the client-bound step
     assert row.count("ᶜ") == 2 and row.endswith("4.50 / 9.00 / 9.00 ᶜ |")
+    d.data["apps"]["hello"]["label"] = "hello"
+    assert report.client_bound_text(d).endswith(
+        "(marked ᶜ in the tables): hello on anvil, CPython 3.11.")
+    sweep[2]["summary"]["client_cpu_per_request_us"]["median"] = 30
+    assert report.client_bound_text(d) == ""
 
 
 def test_rate_connections_keep_slots_close_at_low_rates():
