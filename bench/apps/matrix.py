@@ -166,7 +166,8 @@ SERVERS = [
     Server("cheroot", "cheroot", ["pypy"], _launched("cheroot"),
            note="10 threads, listen backlog 5 (defaults)"),
     Server("tornado", "tornado (WSGIContainer)", ["pypy"], _launched("tornado"),
-           note="the app on the IOLoop thread; DJANGO_ALLOW_ASYNC_UNSAFE set, as Django needs there"),
+           note="the app on the IOLoop thread; DJANGO_ALLOW_ASYNC_UNSAFE set, as Django "
+                "needs there"),
     Server("eventlet", "eventlet.wsgi", ["pypy"], _launched("eventlet")),
     Server("gevent", "gevent.pywsgi", ["pypy"], _launched("gevent"),
            note="the survey found its loops CPython-only: tried, and reported if it fails"),

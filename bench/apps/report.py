@@ -55,6 +55,12 @@ def client_bound(step):
     return busy is not None and busy >= CLIENT_BOUND
 
 
+def knee_client_bound(cell):
+    """Whether the cell's knee is crossed at a client-bound step."""
+    crossed = (cell.get("knee") or {}).get("crossed_at_fraction")
+    return any(client_bound(st) for st in cell.get("sweep") or [] if st["fraction"] == crossed)
+
+
 def med(cell, key):
     s = (cell.get("summary") or {}).get(key)
     return s["median"] if s else None
@@ -238,8 +244,7 @@ def latency_table(d, app, runtime):
         k = c.get("knee") or {}
         knee_text = (f"{k['rate_per_s']:,.0f}/s ({k['fraction']:.0%})" if k.get("rate_per_s")
                      else "below 10%")
-        crossed = [st for st in c["sweep"] if st["fraction"] == k.get("crossed_at_fraction")]
-        if crossed and client_bound(crossed[0]):
+        if knee_client_bound(c):
             knee_text += " ᶜ"
         cols = []
         for st in c["sweep"]:
@@ -261,12 +266,8 @@ def latency_table(d, app, runtime):
 
 def client_bound_text(d):
     """Names the cells whose knee is crossed where hammer's core was saturated."""
-    bound = []
-    for c in d.cells:
-        k = c.get("knee") or {}
-        step = [st for st in c.get("sweep") or [] if st["fraction"] == k.get("crossed_at_fraction")]
-        if step and client_bound(step[0]):
-            bound.append(f"{d.data['apps'][c['app']]['label']} on {c['label']}, {RT[c['runtime']]}")
+    bound = [f"{d.data['apps'][c['app']]['label']} on {c['label']}, {RT[c['runtime']]}"
+             for c in d.cells if knee_client_bound(c)]
     if not bound:
         return ""
     return (f" Where the knee is crossed at a step at which hammer's own core was at least "
@@ -354,9 +355,9 @@ def header(d):
     mode = ("a new connection per request (chrome-2013's fields, `Connection: close`)"
             if p["mode"] == "close" else "keep-alive connections")
     return (f"{m['cpu_model']}, {m['cores']} cores, Linux {m['kernel']}; commit "
-            f"`{m['git_commit']}`{commits(d)}, {m['date']}; {kind}.{label} {sittings(d)}. Server pinned to core "
-            f"{p['server_cpu']}, hammer to core {p['client_cpu']}, {p['connections']} "
-            f"connections, {mode}; {p['runs']} full-speed runs per cell and "
+            f"`{m['git_commit']}`{commits(d)}, {m['date']}; {kind}.{label} {sittings(d)}. "
+            f"Server pinned to core {p['server_cpu']}, hammer to core {p['client_cpu']}, "
+            f"{p['connections']} connections, {mode}; {p['runs']} full-speed runs per cell and "
             f"{p['sweep_runs']} runs of each rate step, median (min–max).")
 
 

@@ -19,11 +19,11 @@ sys.path.insert(0, APPS)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import matrix  # noqa: E402
+import measure  # noqa: E402
 import report  # noqa: E402
 import run  # noqa: E402
 import served  # noqa: E402
 import timing  # noqa: E402
-import measure  # noqa: E402
 from measure.probe import Response  # noqa: E402
 
 HAMMER = os.path.join(ROOT, "build", "bin", "hammer")
